@@ -1,0 +1,9 @@
+"""Shared code for the cnn-tutorial notebooks.
+
+- `helpers.data`: Fashion-MNIST (found, verified, loaded) and a sample photo.
+- `helpers.plotting`: the figures the notebooks draw.
+- `helpers.numpy_cnn`: convolution, padding, pooling and friends written in NumPy.
+- `helpers.models`: the series' Keras models, trained once and cached.
+- `helpers.diagrams`: the explanatory figures in `images/`.
+- `helpers.checks`: self-checks for the exercises.
+"""

@@ -1,0 +1,299 @@
+"""helpers.data on tiny IDX files made here, served (when a download is tested) from loopback."""
+
+import gzip
+import hashlib
+import http.server
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from helpers import data
+
+RNG = np.random.default_rng(0)
+TINY = {
+    "train-images-idx3-ubyte": RNG.integers(0, 256, (6, 4, 4), dtype=np.uint8),
+    "train-labels-idx1-ubyte": RNG.integers(0, 10, 6, dtype=np.uint8),
+    "t10k-images-idx3-ubyte": RNG.integers(0, 256, (3, 4, 4), dtype=np.uint8),
+    "t10k-labels-idx1-ubyte": RNG.integers(0, 10, 3, dtype=np.uint8),
+}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array: magic number, sizes (big-endian), then the bytes."""
+    sizes = b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return bytes([0, 0, 8, array.ndim]) + sizes + array.tobytes()
+
+
+def md5(blob: bytes) -> str:
+    return hashlib.md5(blob).hexdigest()
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path):
+    """Point helpers.data at empty folders, an unreachable mirror and the tiny files' MD5s."""
+    raw = {name: idx_bytes(array) for name, array in TINY.items()}
+    gz = {name: gzip.compress(blob) for name, blob in raw.items()}
+    monkeypatch.setattr(data, "FILES", {n: (md5(raw[n]), md5(gz[n])) for n in TINY})
+    monkeypatch.setenv("CNN_TUTORIAL_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setattr(data, "MIRRORS", (closed_port_url(),))
+    return SimpleNamespace(
+        raw=raw, gz=gz, cache=tmp_path / "cache" / "fashion-mnist", debian=tmp_path / "debian"
+    )
+
+
+def put(folder: Path, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, blob in files.items():
+        (folder / f"{name}.gz").write_bytes(blob)
+
+
+def assert_tiny_loaded(result) -> None:
+    (x_train, y_train), (x_test, y_test) = result
+    got = [x_train, y_train, x_test, y_test]
+    for array, expected in zip(got, TINY.values(), strict=True):
+        assert array.dtype == np.uint8
+        np.testing.assert_array_equal(array, expected)
+
+
+@pytest.fixture
+def server():
+    """A loopback HTTP server: `server.files` maps '/name' to bytes; `server.mode` misbehaves."""
+    files: dict[str, bytes] = {}
+    state = SimpleNamespace(files=files, mode="ok", requests=0)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server asks for)
+            state.requests += 1
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            if state.mode == "hang":
+                time.sleep(3)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if state.mode == "truncate":  # promise the whole file, send half, hang up
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def serve(server, tiny, monkeypatch, files=None) -> None:
+    server.files.update({f"/{n}.gz": blob for n, blob in (files or tiny.gz).items()})
+    monkeypatch.setattr(data, "MIRRORS", (server.url,))
+
+
+# --- where the files come from ---------------------------------------------------------------
+
+
+def test_loads_from_the_cache(tiny):
+    put(tiny.cache, tiny.gz)
+    assert_tiny_loaded(data.load_fashion_mnist())
+
+
+def test_reads_debians_folder_in_place(tiny):
+    put(tiny.debian, tiny.gz)
+    assert_tiny_loaded(data.load_fashion_mnist())
+    assert {p.parent for p in data.find_files().values()} == {tiny.debian}
+    assert not tiny.cache.exists(), "Debian's files are read in place, not copied"
+
+
+def test_cache_wins_over_debian(tiny):
+    put(tiny.debian, tiny.gz)
+    put(tiny.cache, {"t10k-labels-idx1-ubyte": tiny.gz["t10k-labels-idx1-ubyte"]})
+    found = data.find_files()
+    assert found["t10k-labels-idx1-ubyte"].parent == tiny.cache
+    assert found["train-images-idx3-ubyte"].parent == tiny.debian
+
+
+def test_data_dir_honours_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNN_TUTORIAL_DATA", str(tmp_path))
+    assert data.data_dir() == tmp_path
+    monkeypatch.delenv("CNN_TUTORIAL_DATA")
+    assert data.data_dir() == Path(data.__file__).resolve().parent.parent / "data"
+
+
+# --- damaged files ---------------------------------------------------------------------------
+
+
+def test_truncated_file_names_the_file_and_the_fix(tiny):
+    name = "train-images-idx3-ubyte"
+    put(tiny.cache, {**tiny.gz, name: tiny.gz[name][:-9]})
+    with pytest.raises(data.DataError) as err:
+        data.load_fashion_mnist()
+    message = str(err.value)
+    assert str(tiny.cache / f"{name}.gz") in message
+    assert "not a complete gzip file" in message
+    assert "delete it and run the download again: python -m helpers.data download" in message
+
+
+def test_tampered_file_is_refused(tiny):
+    name = "t10k-labels-idx1-ubyte"
+    tampered = bytearray(tiny.raw[name])
+    tampered[-1] ^= 1
+    put(tiny.cache, {**tiny.gz, name: gzip.compress(bytes(tampered))})
+    with pytest.raises(data.DataError, match="wrong content") as err:
+        data.load_fashion_mnist()
+    assert f"{name}.gz" in str(err.value)
+    assert "delete it" in str(err.value)
+
+
+def test_a_damaged_debian_file_says_reinstall(tiny):
+    put(tiny.debian, {**tiny.gz, "train-labels-idx1-ubyte": b"not gzip at all"})
+    with pytest.raises(data.DataError, match="apt install --reinstall dataset-fashion-mnist"):
+        data.load_fashion_mnist()
+
+
+# --- nothing there, and downloads --------------------------------------------------------------
+
+
+def test_offline_with_nothing_cached_fails_fast_and_says_what_to_do(tiny):
+    start = time.monotonic()
+    with pytest.raises(data.DataError) as err:
+        data.load_fashion_mnist()
+    assert time.monotonic() - start < 30
+    message = str(err.value)
+    assert str(tiny.cache) in message
+    for name in TINY:
+        assert f"{name}.gz" in message
+    assert "sudo apt install dataset-fashion-mnist" in message
+    assert "Traceback" not in message
+    assert err.value.__suppress_context__, "the requests traceback is noise for a student"
+
+
+def test_offline_with_some_cached_names_only_the_missing(tiny):
+    put(tiny.cache, {n: tiny.gz[n] for n in list(TINY)[:2]})
+    with pytest.raises(data.DataError) as err:
+        data.load_fashion_mnist()
+    assert "t10k-images-idx3-ubyte.gz" in str(err.value)
+    assert "train-images-idx3-ubyte.gz" not in str(err.value)
+
+
+def test_downloads_what_is_missing_verified(tiny, server, monkeypatch):
+    serve(server, tiny, monkeypatch)
+    put(tiny.debian, {"train-images-idx3-ubyte": tiny.gz["train-images-idx3-ubyte"]})
+    assert_tiny_loaded(data.load_fashion_mnist())
+    assert server.requests == 3
+    assert sorted(p.name for p in tiny.cache.iterdir()) == sorted(
+        f"{n}.gz" for n in TINY if n != "train-images-idx3-ubyte"
+    )
+
+
+def test_falls_back_to_the_second_mirror(tiny, server, monkeypatch):
+    serve(server, tiny, monkeypatch)
+    monkeypatch.setattr(data, "MIRRORS", (closed_port_url(), server.url))
+    assert_tiny_loaded(data.load_fashion_mnist())
+
+
+@pytest.mark.parametrize("mode", ["truncate", "wrong bytes"])
+def test_an_interrupted_or_wrong_download_leaves_nothing_behind(tiny, server, monkeypatch, mode):
+    bad = {n: b"\x1f\x8b not what was published" for n in TINY} if mode == "wrong bytes" else None
+    serve(server, tiny, monkeypatch, files=bad)
+    server.mode = "truncate" if mode == "truncate" else "ok"
+    with pytest.raises(data.DataError, match="could not be downloaded"):
+        data.load_fashion_mnist()
+    assert list(tiny.cache.iterdir()) == []
+    # The next call starts clean and succeeds.
+    serve(server, tiny, monkeypatch)
+    server.mode = "ok"
+    assert_tiny_loaded(data.load_fashion_mnist())
+
+
+def test_a_silent_server_times_out(tiny, server, monkeypatch):
+    serve(server, tiny, monkeypatch)
+    server.mode = "hang"
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", (0.5, 0.5))
+    start = time.monotonic()
+    with pytest.raises(data.DataError, match="ReadTimeout|ConnectionError"):
+        data.load_fashion_mnist()
+    assert time.monotonic() - start < 3
+    assert list(tiny.cache.iterdir()) == []
+
+
+def test_connection_wait_is_bounded():
+    """With no network, every mirror may wait DOWNLOAD_TIMEOUT[0] seconds before giving up."""
+    assert len(data.MIRRORS) * data.DOWNLOAD_TIMEOUT[0] <= 15
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def test_cli_reports_where_the_data_is(tiny, capsys):
+    put(tiny.debian, tiny.gz)
+    assert data.main([]) == 0
+    assert f"all 4 files verified, in {tiny.debian}" in capsys.readouterr().out
+
+
+def test_cli_download_fills_the_cache_even_when_debian_has_the_files(
+    tiny, server, monkeypatch, capsys
+):
+    put(tiny.debian, tiny.gz)
+    serve(server, tiny, monkeypatch)
+    assert data.main(["download"]) == 0
+    assert f"in {tiny.cache}" in capsys.readouterr().out
+    assert len(list(tiny.cache.iterdir())) == 4
+
+
+def test_cli_errors(tiny, capsys):
+    assert data.main(["bogus"]) == 2
+    assert "usage" in capsys.readouterr().err
+    assert data.main([]) == 1
+    assert "sudo apt install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+# --- the sample photo and the real data ----------------------------------------------------------
+
+
+def test_sample_image_is_a_grayscale_photo():
+    image = data.sample_image()
+    assert image.ndim == 2 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image.dtype == np.float32
+    assert 0.0 <= image.min() < 0.2 and 0.8 < image.max() <= 1.0
+    color = data.sample_image(color=True)
+    assert color.shape == (*image.shape, 3) and color.dtype == np.float32
+    np.testing.assert_allclose(color @ [0.299, 0.587, 0.114], image, atol=1e-5)
+
+
+def test_real_fashion_mnist():
+    """The real files, wherever they are found; CI installs Debian's package, so they must be."""
+    if len(data.find_files()) < 4:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have the real Fashion-MNIST (apt install dataset-fashion-mnist)")
+        pytest.skip("the real Fashion-MNIST is not on this machine")
+    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
+    assert x_train.shape == (60000, 28, 28) and y_train.shape == (60000,)
+    assert x_test.shape == (10000, 28, 28) and y_test.shape == (10000,)
+    assert {a.dtype for a in (x_train, y_train, x_test, y_test)} == {np.dtype(np.uint8)}
+    assert np.bincount(y_train).tolist() == [6000] * 10
+    assert np.bincount(y_test).tolist() == [1000] * 10
+    assert len(data.FASHION_MNIST_CLASSES) == 10

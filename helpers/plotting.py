@@ -60,7 +60,11 @@ def show_images(
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False
+        nrows,
+        ncols,
+        figsize=(size * ncols, (size + 0.35) * nrows + (0.5 if suptitle else 0)),
+        squeeze=False,
+        layout="constrained",
     )
     vmin, vmax = _value_range(images)
     for i, ax in enumerate(axes.flat):
@@ -71,16 +75,18 @@ def show_images(
                 ax.set_title(titles[i], fontsize=LABEL_SIZE)
     if suptitle:
         fig.suptitle(suptitle, fontsize=TITLE_SIZE)
-    fig.tight_layout()
     return fig
 
 
-def show_matrix(matrix, *, title=None, ax=None, fmt=None, box=None, cmap="Blues"):
+def show_matrix(
+    matrix, *, title=None, ax=None, fmt=None, box=None, cmap="Blues", vmin=None, vmax=None
+):
     """A small matrix drawn as coloured cells with its numbers written in them.
 
     matrix: `(H, W)`. fmt: a format spec such as ".2f" (default: integers as integers,
     other numbers to 2 significant digits). box: `(row, col, height, width)` to outline,
-    for example the window a kernel is looking at. Returns the Axes.
+    for example the window a kernel is looking at. vmin, vmax: the values drawn with the
+    colour map's ends (default: the matrix's own range). Returns the Axes.
     """
     matrix = np.asarray(matrix)
     if matrix.ndim != 2:
@@ -93,10 +99,10 @@ def show_matrix(matrix, *, title=None, ax=None, fmt=None, box=None, cmap="Blues"
     if fmt is None:
         integral = np.all(np.mod(matrix, 1) == 0)
         fmt = ".0f" if integral else ".2g"
-    image = ax.imshow(matrix, cmap=cmap)
-    low, high = image.get_clim()
-    middle = (low + high) / 2
+    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
     for (r, c), value in np.ndenumerate(matrix):
+        red, green, blue, _ = image.cmap(image.norm(value))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
         ax.text(
             c,
             r,
@@ -104,7 +110,7 @@ def show_matrix(matrix, *, title=None, ax=None, fmt=None, box=None, cmap="Blues"
             ha="center",
             va="center",
             fontsize=LABEL_SIZE,
-            color="white" if value > middle else "black",
+            color="white" if dark else "black",
         )
     ax.set_xticks([])
     ax.set_yticks([])

@@ -59,3 +59,11 @@ def test_show_matrix_writes_every_number():
 def test_show_matrix_rejects_what_it_cannot_write_out(shape):
     with pytest.raises(ValueError, match="2-D|too big"):
         show_matrix(np.zeros(shape))
+
+
+def test_show_matrix_writes_dark_on_light_and_light_on_dark():
+    ax = show_matrix(np.array([[0, 255]]), cmap="gray", vmin=0, vmax=255)
+    assert [t.get_color() for t in ax.texts] == ["white", "black"]
+    assert ax.images[0].get_clim() == (0, 255)
+    blues = show_matrix(np.array([[0, 255]]))
+    assert [t.get_color() for t in blues.texts] == ["black", "white"]

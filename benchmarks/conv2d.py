@@ -1,0 +1,117 @@
+"""Time `helpers.numpy_cnn.conv2d` against TensorFlow, and the loops against the vectorised code.
+
+    python benchmarks/conv2d.py
+
+(a) A batch x (64, 28, 28, 32) and kernels (3, 3, 32, 32), padding 'same', float32: `conv2d`
+    against `tf.nn.conv2d`, called eagerly on tensors made beforehand and inside a `tf.function`;
+    the faster of the two is the reference. The bar is numpy / tensorflow <= 2.5x, the goal 1.5x.
+(b) One 28x28 image and a 3x3 kernel: `conv2d_loops` against `conv2d`.
+
+The outputs are compared before anything is timed. Each time is the best of several rounds after
+a warm-up, with the contenders taking turns round by round, so that a busy moment on a shared
+machine slows them alike rather than only one of them.
+"""
+
+import math
+import os
+import time
+import timeit
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from helpers.numpy_cnn import conv2d, conv2d_loops
+
+BAR, GOAL = 2.5, 1.5
+PAUSE = 0.1  # seconds between two measurements
+
+
+def best_times(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """The best time of one call of each contender, in seconds, over rounds taken in turn."""
+    # Warm up, and find how many calls take about 0.05 s: one measurement in a round.
+    calls = {name: max(1, timeit.Timer(fn).autorange()[0] // 4) for name, fn in contenders.items()}
+    best = dict.fromkeys(contenders, math.inf)
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            # OpenBLAS's and TensorFlow's idle threads spin for a while after a call, taking a
+            # core from whoever runs next: let them go to sleep first.
+            time.sleep(PAUSE)
+            best[name] = min(best[name], timeit.timeit(fn, number=calls[name]) / calls[name])
+    for name, seconds in best.items():
+        print(f"  {name:28s} {seconds * 1e3:9.3f} ms")
+    return best
+
+
+def against_tensorflow(rounds: int) -> float:
+    """(a): the ratio of NumPy's time to TensorFlow's best."""
+    print("(a) numpy conv2d vs TensorFlow: x (64, 28, 28, 32), kernel (3, 3, 32, 32), 'same'")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 28, 28, 32), dtype=np.float32)
+    kernel = rng.standard_normal((3, 3, 32, 32), dtype=np.float32)
+    tf_x, tf_kernel = tf.constant(x), tf.constant(kernel)
+
+    @tf.function
+    def tf_graph(x, kernel):
+        return tf.nn.conv2d(x, kernel, 1, "SAME")
+
+    expected = tf.nn.conv2d(tf_x, tf_kernel, 1, "SAME").numpy()
+    got = conv2d(x, kernel, padding="same")
+    # Sums of 3 * 3 * 32 = 288 float32 products, added in different orders: agree to ~1e-5.
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tf_graph(tf_x, tf_kernel), expected, rtol=1e-4, atol=1e-4)
+    assert got.dtype == np.float32
+    print(f"  outputs agree (largest difference {np.abs(got - expected).max():.1e}), float32")
+
+    eager, graph = "tf.nn.conv2d, eager", "tf.nn.conv2d, tf.function"
+    times = best_times(
+        {
+            "numpy conv2d": lambda: conv2d(x, kernel, padding="same"),
+            eager: lambda: tf.nn.conv2d(tf_x, tf_kernel, 1, "SAME"),
+            graph: lambda: tf_graph(tf_x, tf_kernel),
+        },
+        rounds,
+    )
+    ratio = times["numpy conv2d"] / min(times[eager], times[graph])
+    bar = "met" if ratio <= BAR else "NOT met"
+    goal = "met" if ratio <= GOAL else "not met"
+    print(
+        f"  numpy / tensorflow's faster way = {ratio:.2f}x: bar {BAR}x {bar}, goal {GOAL}x {goal}"
+    )
+    return ratio
+
+
+def loops_against_vectorised(rounds: int) -> float:
+    """(b): the ratio of the loops' time to the vectorised conv2d's."""
+    print("(b) conv2d_loops vs conv2d: one 28x28 image, 3x3 kernel")
+    rng = np.random.default_rng(1)
+    image = rng.standard_normal((28, 28), dtype=np.float32)
+    kernel = rng.standard_normal((3, 3), dtype=np.float32)
+    np.testing.assert_allclose(
+        conv2d_loops(image, kernel), conv2d(image, kernel), rtol=1e-5, atol=1e-5
+    )
+    print("  outputs agree")
+    times = best_times(
+        {
+            "conv2d_loops": lambda: conv2d_loops(image, kernel),
+            "conv2d": lambda: conv2d(image, kernel),
+        },
+        rounds,
+    )
+    ratio = times["conv2d_loops"] / times["conv2d"]
+    print(f"  loops / vectorised = {ratio:.0f}x")
+    return ratio
+
+
+def main() -> None:
+    blas = os.environ.get("OPENBLAS_CORETYPE")
+    print(
+        f"numpy {np.__version__}, tensorflow {tf.__version__}, {os.cpu_count()} CPUs, "
+        f"OPENBLAS_CORETYPE {'=' + blas if blas else 'unset'}"
+    )
+    against_tensorflow(rounds=15)
+    loops_against_vectorised(rounds=7)
+
+
+if __name__ == "__main__":
+    main()

@@ -124,3 +124,148 @@ def show_matrix(
     if title:
         ax.set_title(title, fontsize=TITLE_SIZE)
     return ax
+
+
+def plot_history(history, *, title="Learning curves"):
+    """Loss and accuracy per epoch, on the training and the validation data.
+
+    history: a Keras `History` (what `model.fit` returns) or its `.history` dict, with "loss"
+    and optionally "accuracy", "val_loss", "val_accuracy". Returns the Figure.
+    """
+    curves = getattr(history, "history", history)
+    if not isinstance(curves, dict) or not curves.get("loss"):
+        raise ValueError("history must be what model.fit returns, with a 'loss' entry per epoch")
+    metrics = [m for m in ("loss", "accuracy") if m in curves]
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False, layout="constrained"
+    )
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        epochs = np.arange(1, len(curves[metric]) + 1)
+        ax.plot(epochs, curves[metric], "o-", lw=2.5, label="training")
+        if f"val_{metric}" in curves:
+            ax.plot(epochs, curves[f"val_{metric}"], "s--", lw=2.5, label="validation")
+        ax.set_xlabel("epoch", fontsize=LABEL_SIZE)
+        ax.set_ylabel(metric, fontsize=LABEL_SIZE)
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=LABEL_SIZE)
+    fig.suptitle(title, fontsize=TITLE_SIZE)
+    return fig
+
+
+def confusion_matrix(y_true, y_pred, n_classes=10) -> np.ndarray:
+    """Counts `(n_classes, n_classes)`: row = true class, column = predicted class."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(
+            f"y_true and y_pred must be 1-D class indices of the same length; got shapes "
+            f"{y_true.shape} and {y_pred.shape} (for probabilities, use .argmax(axis=1))"
+        )
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"{name} must hold class indices from 0 to {n_classes - 1}")
+    pairs = y_true.astype(int) * n_classes + y_pred.astype(int)
+    return np.bincount(pairs, minlength=n_classes**2).reshape(n_classes, n_classes)
+
+
+def plot_confusion_matrix(y_true, y_pred, *, class_names=FASHION_MNIST_CLASSES, normalize=True):
+    """Which class is mistaken for which: rows are the true classes, columns the predictions.
+
+    y_true, y_pred: `(N,)` class indices. normalize: show each row as percentages (how the
+    images of one class were classified), else counts. Returns the Figure.
+    """
+    counts = confusion_matrix(y_true, y_pred, len(class_names))
+    totals = counts.sum(axis=1, keepdims=True)
+    shown = 100 * counts / np.maximum(totals, 1) if normalize else counts
+    fig, ax = plt.subplots(figsize=(9, 8), layout="constrained")
+    image = ax.imshow(shown, cmap="Blues")
+    for (r, c), value in np.ndenumerate(shown):
+        if counts[r, c]:
+            dark = image.norm(value) > 0.5
+            text = f"{value:.0f}" if normalize else f"{value:d}"
+            ax.text(
+                c,
+                r,
+                text,
+                ha="center",
+                va="center",
+                fontsize=11,
+                color="white" if dark else "black",
+            )
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right", fontsize=LABEL_SIZE)
+    ax.set_yticks(ticks, class_names, fontsize=LABEL_SIZE)
+    ax.set_xlabel("predicted class", fontsize=LABEL_SIZE)
+    ax.set_ylabel("true class", fontsize=LABEL_SIZE)
+    unit = "% of each true class" if normalize else "number of images"
+    ax.set_title(f"Confusion matrix ({unit})", fontsize=TITLE_SIZE)
+    return fig
+
+
+def plot_kernels(kernels, *, channel=0, ncols=8, title="Kernels"):
+    """Each filter's weights as a small image: red positive, blue negative, white zero.
+
+    kernels: `(kh, kw, F)` or a Conv2D layer's `(kh, kw, C, F)`, of which input channel
+    `channel` is drawn. Returns the Figure.
+    """
+    kernels = np.asarray(kernels)
+    if kernels.ndim == 4:
+        if not 0 <= channel < kernels.shape[2]:
+            raise ValueError(f"channel must be below {kernels.shape[2]}, got {channel}")
+        kernels = kernels[:, :, channel, :]
+    if kernels.ndim != 3:
+        raise ValueError(
+            f"kernels must have shape (kh, kw, F) or (kh, kw, C, F); got {kernels.shape}"
+        )
+    n = kernels.shape[2]
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(1.3 * ncols + 1, 1.45 * nrows + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    limit = float(np.abs(kernels).max()) or 1.0
+    for f, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if f < n:
+            image = ax.imshow(kernels[:, :, f], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(f"{f}", fontsize=LABEL_SIZE)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
+    fig.suptitle(title, fontsize=TITLE_SIZE)
+    return fig
+
+
+def plot_feature_maps(maps, *, ncols=8, max_maps=32, title="Feature maps"):
+    """The output channels of one layer for one image, each on its own colour scale.
+
+    maps: `(H, W, F)` or a batch of one `(1, H, W, F)`; at most `max_maps` are drawn.
+    Returns the Figure.
+    """
+    maps = np.asarray(maps)
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(
+            f"maps must have shape (H, W, F) or (1, H, W, F) for one image; got {maps.shape}"
+        )
+    n = min(maps.shape[2], max_maps)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(1.6 * ncols, 1.75 * nrows + 0.5),
+        squeeze=False,
+        layout="constrained",
+    )
+    for f, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if f < n:
+            ax.imshow(maps[:, :, f], cmap="viridis")
+            ax.set_title(f"{f}", fontsize=LABEL_SIZE)
+    shown = f" (first {n} of {maps.shape[2]})" if n < maps.shape[2] else ""
+    fig.suptitle(f"{title}{shown}", fontsize=TITLE_SIZE)
+    return fig

@@ -5,7 +5,15 @@ import pytest
 from matplotlib.figure import Figure
 
 from helpers.data import FASHION_MNIST_CLASSES
-from helpers.plotting import show_images, show_matrix
+from helpers.plotting import (
+    confusion_matrix,
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_history,
+    plot_kernels,
+    show_images,
+    show_matrix,
+)
 
 
 def visible_image_axes(fig):
@@ -67,3 +75,77 @@ def test_show_matrix_writes_dark_on_light_and_light_on_dark():
     assert ax.images[0].get_clim() == (0, 255)
     blues = show_matrix(np.array([[0, 255]]))
     assert [t.get_color() for t in blues.texts] == ["black", "white"]
+
+
+def test_plot_history_draws_training_and_validation():
+    history = {"loss": [1.0, 0.5, 0.4], "val_loss": [0.9, 0.6, 0.5], "accuracy": [0.6, 0.8, 0.9]}
+    fig = plot_history(history)
+    loss_ax, accuracy_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["training", "validation"]
+    assert list(loss_ax.lines[1].get_ydata()) == [0.9, 0.6, 0.5]
+    assert [line.get_label() for line in accuracy_ax.lines] == ["training"]
+    assert loss_ax.get_xlabel() == "epoch"
+
+
+@pytest.mark.parametrize("history", [{}, {"accuracy": [0.5]}, [1.0, 0.5]])
+def test_plot_history_wants_what_fit_returns(history):
+    with pytest.raises(ValueError, match="model.fit"):
+        plot_history(history)
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    counts = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], n_classes=3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+
+
+def test_plot_confusion_matrix_shows_percentages_per_true_class():
+    y_true = np.repeat(np.arange(10), 4)
+    y_pred = y_true.copy()
+    y_pred[0] = 6  # one T-shirt/top taken for a Shirt
+    fig = plot_confusion_matrix(y_true, y_pred)
+    ax = fig.axes[0]
+    texts = {(t.get_position(), t.get_text()) for t in ax.texts}
+    assert ((0, 0), "75") in texts and ((6, 0), "25") in texts
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(FASHION_MNIST_CLASSES)
+    counts = plot_confusion_matrix(y_true, y_pred, normalize=False).axes[0]
+    assert "3" in {t.get_text() for t in counts.texts}
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "phrase"),
+    [([0, 1], [0], "same length"), ([[0, 1]], [[0, 1]], "1-D"), ([0, 10], [0, 1], "0 to 9")],
+)
+def test_plot_confusion_matrix_rejects_bad_labels(y_true, y_pred, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        plot_confusion_matrix(y_true, y_pred)
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 1, 12), (5, 5, 12)])
+def test_plot_kernels_draws_one_panel_per_filter(shape):
+    kernels = np.random.default_rng(0).standard_normal(shape)
+    fig = plot_kernels(kernels, ncols=5)
+    panels = visible_image_axes(fig)
+    assert len(panels) == 12
+    low, high = panels[0].images[0].get_clim()
+    assert low == -high == -np.abs(kernels).max()
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (3, 3, 1, 2, 1)])
+def test_plot_kernels_rejects_other_shapes(shape):
+    with pytest.raises(ValueError, match=r"\(kh, kw, F\)"):
+        plot_kernels(np.zeros(shape))
+    with pytest.raises(ValueError, match="channel must be below 2"):
+        plot_kernels(np.zeros((3, 3, 2, 4)), channel=2)
+
+
+def test_plot_feature_maps_draws_at_most_max_maps():
+    maps = np.random.default_rng(0).random((1, 13, 13, 40))
+    fig = plot_feature_maps(maps, max_maps=16, title="conv1")
+    assert len(visible_image_axes(fig)) == 16
+    assert fig._suptitle.get_text() == "conv1 (first 16 of 40)"
+
+
+@pytest.mark.parametrize("shape", [(13, 13), (2, 13, 13, 4)])
+def test_plot_feature_maps_wants_one_image(shape):
+    with pytest.raises(ValueError, match="one image"):
+        plot_feature_maps(np.zeros(shape))

@@ -126,6 +126,26 @@ def test_conv2d_matches_tf_nn_conv2d(case: ConvCase):
     np.testing.assert_allclose(got, expected, **TOLERANCE)
 
 
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if c.batch > 1][:20], ids=str)
+def test_conv2d_in_blocks_of_images_matches_tf(case: ConvCase, monkeypatch):
+    """conv2d multiplies a few images at a time: here one image a block, so several blocks."""
+    monkeypatch.setattr(cnn, "_BLOCK_BYTES", 1)
+    x, kernel, bias = case.arrays()
+    expected = tf.nn.conv2d(x, kernel, pair(case.stride), tf_padding(case.padding)) + bias
+    got = cnn.conv2d(x, kernel, bias, stride=case.stride, padding=case.padding)
+    np.testing.assert_allclose(got, expected, **TOLERANCE)
+
+
+def test_conv2d_on_a_batch_larger_than_a_block():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((7, 28, 28, 32), dtype=np.float32)  # 7 blocks of one image
+    kernel = rng.standard_normal((3, 3, 32, 4), dtype=np.float32)
+    expected = tf.nn.conv2d(x, kernel, 1, "SAME")
+    np.testing.assert_allclose(
+        cnn.conv2d(x, kernel, padding="same"), expected, rtol=1e-4, atol=1e-4
+    )
+
+
 @pytest.mark.parametrize(
     "case", [case for case in CONV_CASES if isinstance(case.padding, str)], ids=str
 )

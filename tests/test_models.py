@@ -1,0 +1,220 @@
+"""helpers.models: the real models are built, not trained; the cache is tested on a tiny model."""
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+from tensorflow.python.framework import config as tf_config
+
+from helpers import models
+
+TINY_RECIPE = {"epochs": 1, "batch_size": 16}
+
+
+def build_tiny(units: int = 4) -> keras.Model:
+    """A model of the real models' shape, small enough to train in well under a second."""
+    inputs = keras.Input(models.IMAGE_SHAPE, name="image")
+    x = keras.layers.AveragePooling2D(7, name="pool")(inputs)  # (4, 4, 1)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(units, activation="relu", name="dense")(x)
+    outputs = keras.layers.Dense(models.NUM_CLASSES, activation="softmax", name="probs")(x)
+    model = keras.Model(inputs, outputs, name="tiny")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def fake_fashion_mnist():
+    """Random uint8 images and labels of Fashion-MNIST's types, 40 + 8 of them."""
+    rng = np.random.default_rng(0)
+    return (
+        (rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40, np.uint8)),
+        (rng.integers(0, 256, (8, 28, 28), dtype=np.uint8), rng.integers(0, 10, 8, np.uint8)),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_lasting_determinism():
+    """`trained_model` turns deterministic ops on: leave them as the other tests had them."""
+    was_on = tf_config.is_op_determinism_enabled()
+    yield
+    if not was_on:
+        tf_config.disable_op_determinism()  # the public API can only turn them on
+
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path):
+    """A registry of one tiny model, fake data, a models folder in tmp_path, and counted fits."""
+    monkeypatch.setenv("CNN_TUTORIAL_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(models, "MODELS", {"tiny": (build_tiny, dict(TINY_RECIPE))})
+    monkeypatch.setattr(models, "VALIDATION_SIZE", 10)
+    monkeypatch.setattr(models, "load_fashion_mnist", fake_fashion_mnist)
+    calls = []
+    real_fit = models.fit
+
+    def counted_fit(model, recipe, x_tr, y_tr, x_val, y_val, **kwargs):
+        calls.append((len(x_tr), len(x_val)))
+        return real_fit(model, recipe, x_tr, y_tr, x_val, y_val, **kwargs)
+
+    monkeypatch.setattr(models, "fit", counted_fit)
+    return SimpleNamespace(fits=calls, folder=tmp_path / "models")
+
+
+def saved_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# The real models: shapes, names, compiled.
+
+
+def test_seed_model_is_the_tutorials():
+    model = models.build_seed_model()
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
+    assert [layer.name for layer in model.layers] == [
+        "image", "relu_in", "pool1", "conv", "relu", "pool2", "flatten", "dense", "probs",
+    ]  # fmt: skip
+    assert model.get_layer("conv").kernel.shape == (3, 3, 1, 64)
+    assert model.get_layer("dense").get_config()["activation"] == "linear"
+    assert model.count_params() == 148_810
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+
+
+def test_cnn_shapes_names_and_schedule():
+    model = models.build_cnn()
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
+    assert [layer.name for layer in model.layers] == [
+        "image",
+        "conv1", "pool1", "bn1", "relu1",
+        "conv2", "pool2", "bn2", "relu2",
+        "flatten", "dropout1", "dense", "dropout2", "probs",
+    ]  # fmt: skip
+    assert model.get_layer("relu2").output.shape == (None, 7, 7, 64)
+    assert model.count_params() == 421_930
+    probs = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+    # Warm-up from 0 to the peak in one epoch, then a cosine down to 0 at the end of the recipe.
+    recipe = models.CNN_RECIPE
+    steps = math.ceil(models.TRAIN_SIZE / recipe["batch_size"])
+    lr = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    assert float(lr(0)) == 0.0
+    assert float(lr(steps)) == pytest.approx(recipe["learning_rate"])
+    assert float(lr(recipe["epochs"] * steps)) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["seed", "cnn"])
+def test_fingerprint_is_stable_and_distinct(name):
+    builder, recipe = models.MODELS[name]
+    first = models.fingerprint(builder(), recipe)
+    assert first == models.fingerprint(builder(), recipe)  # layer names are fixed, not counted
+    assert first != models.fingerprint(builder(), {**recipe, "epochs": recipe["epochs"] + 1})
+
+
+def test_prepare_and_split():
+    x = np.arange(60 * 28 * 28, dtype=np.int64).reshape(60, 28, 28) % 256
+    prepared = models.prepare(x.astype(np.uint8))
+    assert prepared.shape == (60, 28, 28, 1)
+    assert prepared.dtype == np.float32
+    assert prepared.min() == 0.0 and prepared.max() == 1.0
+    (x_tr, y_tr), (x_val, y_val) = models.split_validation(np.arange(60_000), np.arange(60_000))
+    assert len(x_tr) == models.TRAIN_SIZE == 55_000 and len(x_val) == models.VALIDATION_SIZE
+    np.testing.assert_array_equal(y_val, np.arange(55_000, 60_000))  # the last 5,000, in order
+
+
+# The cache, on the tiny model.
+
+
+def test_models_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("CNN_TUTORIAL_MODELS", raising=False)
+    assert models.models_dir() == Path(models.__file__).resolve().parent.parent / "data" / "models"
+    monkeypatch.setenv("CNN_TUTORIAL_MODELS", str(tmp_path / "elsewhere"))
+    assert models.models_dir() == tmp_path / "elsewhere"
+
+
+def test_trains_saves_then_loads(tiny):
+    model = models.trained_model("tiny")
+    assert tiny.fits == [(30, 10)]  # trained once, on the split
+    path = models.model_path("tiny")
+    assert path.parent == tiny.folder and path.name.startswith("tiny-")
+    assert saved_files(tiny.folder) == [path.name]  # no temporary file left behind
+
+    again = models.trained_model("tiny")
+    assert tiny.fits == [(30, 10)]  # loaded, not trained again
+    for a, b in zip(model.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_is_repeatable(tiny):
+    first = models.trained_model("tiny").get_weights()
+    models.model_path("tiny").unlink()
+    second = models.trained_model("tiny").get_weights()
+    assert len(tiny.fits) == 2
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"this is not a zip file" * 10)
+
+
+def truncated(path: Path) -> None:
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+
+
+def other_architecture(path: Path) -> None:
+    models.save_model(build_tiny(units=5), path)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading:UserWarning")
+@pytest.mark.parametrize("damage", [garbage, truncated, other_architecture])
+def test_damaged_file_is_trained_again(tiny, capsys, damage):
+    models.trained_model("tiny")
+    path = models.model_path("tiny")
+    damage(path)
+    capsys.readouterr()
+
+    model = models.trained_model("tiny")
+    assert len(tiny.fits) == 2
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and str(path) in out and "training it again" in out
+    assert saved_files(tiny.folder) == [path.name]
+    reloaded = keras.models.load_model(path, safe_mode=True)  # overwritten with a good one
+    for a, b in zip(model.get_weights(), reloaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_changed_recipe_trains_again(tiny, monkeypatch):
+    models.trained_model("tiny")
+    old = models.model_path("tiny")
+    monkeypatch.setitem(models.MODELS, "tiny", (build_tiny, {**TINY_RECIPE, "epochs": 2}))
+    new = models.model_path("tiny")
+    assert new != old
+
+    models.trained_model("tiny")
+    assert len(tiny.fits) == 2
+    assert saved_files(tiny.folder) == sorted([old.name, new.name])
+
+    monkeypatch.setitem(models.MODELS, "tiny", (lambda: build_tiny(units=6), TINY_RECIPE))
+    assert models.model_path("tiny") not in (old, new)  # so does a changed architecture
+
+
+def test_save_model_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "deep" / "m.keras"
+    models.save_model(build_tiny(), path)
+    assert saved_files(path.parent) == ["m.keras"]
+    before = path.read_bytes()
+
+    def failing_save(self, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        models.save_model(build_tiny(), path)
+    assert saved_files(path.parent) == ["m.keras"]  # the temporary file is gone
+    assert path.read_bytes() == before  # and the old file untouched

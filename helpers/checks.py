@@ -621,3 +621,593 @@ def check_shift_down(fn: Callable) -> None:
         ],
         "moving an image keeps its shape",
     )
+
+
+# Notebook 06: reading a trained classifier's mistakes, and checking a model before training it.
+
+
+def _labels_from_counts(counts: dict[tuple[int, int], int], rng) -> tuple[np.ndarray, np.ndarray]:
+    """y_true, y_pred (uint8, like Fashion-MNIST's labels) holding each (true, predicted) pair
+    `counts[pair]` times, in a shuffled order."""
+    pairs = np.array([pair for pair, n in counts.items() for _ in range(n)], dtype=np.uint8)
+    pairs = pairs[rng.permutation(len(pairs))]
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _confusion_cases() -> list[tuple[tuple[np.ndarray, np.ndarray], str]]:
+    """Labels whose most frequent mistake is known: (y_true, y_pred), where."""
+    rng = np.random.default_rng(6)
+    right = {c: 4 + (7 * c) % 11 for c in range(10)}  # every class, mostly classified right
+    mistakes = [
+        # The answer (6, 0), 7 times, is not the pair most mixed up in both directions together:
+        # (2, 4) and (4, 2) make 5 + 5 = 10. The diagonal holds larger counts (up to 14); the
+        # reverse pair (0, 6) is a smaller mistake.
+        {(6, 0): 7, (0, 6): 1, (4, 2): 5, (2, 4): 5, (9, 7): 2},
+        {(2, 0): 5, (0, 2): 2, (1, 3): 3, (3, 1): 1},
+        # The last class counts too.
+        {(9, 7): 6, (7, 9): 2, (5, 7): 4, (8, 0): 3},
+    ]
+    cases = []
+    for extra in mistakes:
+        counts = {(c, c): n for c, n in right.items()} | extra
+        y_true, y_pred = _labels_from_counts(counts, rng)
+        cases.append(((y_true, y_pred), f"on {len(y_true)} made-up labels"))
+    return cases
+
+
+_CONFUSION_CASES = _confusion_cases()
+
+
+def _off_diagonal_counts(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """(10, 10) counts of (true, predicted) pairs, the right answers (diagonal) set to 0."""
+    counts = np.zeros((10, 10), dtype=int)
+    np.add.at(counts, (y_true.astype(int), y_pred.astype(int)), 1)
+    np.fill_diagonal(counts, 0)
+    return counts
+
+
+def _pair_problem(got, y_true: np.ndarray, y_pred: np.ndarray, where: str) -> str | None:
+    """What is wrong with `got` as the most frequent (true, predicted) pair; None if right."""
+    counts = _off_diagonal_counts(y_true, y_pred)
+    answer = tuple(int(i) for i in np.unravel_index(np.argmax(counts), counts.shape))
+    t, p = answer
+    if got is None:
+        return (
+            f"Your function returned None {where}: end it with return (true_class, predicted_class)"
+        )
+    if np.ndim(got) == 0 and isinstance(got, int | np.integer):
+        return (
+            f"Your function returned one number, {got}, {where}: return two, (true_class, "
+            "predicted_class); if yours came from np.argmax of the matrix, which counts through "
+            "it row by row, np.unravel_index(index, cm.shape) turns it into (row, column)"
+        )
+    sequence = isinstance(got, tuple | list) or (isinstance(got, np.ndarray) and got.ndim == 1)
+    values = list(got) if sequence else None
+    if values is not None:
+        shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values)
+        got = f"({shown})"
+    else:
+        got = repr(got)
+    if values is not None and any(isinstance(v, str) for v in values):
+        return (
+            f"Your function returned {got} {where}: return the class numbers, "
+            "(6, 0) say, not their names"
+        )
+    try:
+        pair = tuple(int(v) for v in values)
+        if len(pair) != 2 or any(float(v) != i for v, i in zip(values, pair, strict=True)):
+            raise ValueError
+    except (TypeError, ValueError):
+        return (
+            f"Your function returned {got} {where}: return a pair of class numbers, "
+            "(true_class, predicted_class)"
+        )
+    if pair == answer:
+        return None
+    a, b = pair
+    if not (0 <= a < 10 and 0 <= b < 10):
+        return f"Your function returned {pair} {where}: the classes are numbered 0 to 9"
+    if a == b:
+        return (
+            f"Your function returned ({a}, {a}) {where}: that is on the diagonal, the images of "
+            f"class {a} that were classified right; set the diagonal to 0 first "
+            "(np.fill_diagonal(cm, 0)) so that only mistakes are left"
+        )
+    if pair == (p, t):
+        return (
+            f"Your pair is the wrong way round {where}: you returned ({p}, {t}) but the answer is "
+            f"({t}, {p}); the confusion matrix's rows are the true classes and its columns the "
+            "predicted ones, so return (row, column) = (true, predicted)"
+        )
+    both_ways = counts + counts.T
+    if both_ways[a, b] == both_ways.max():
+        return (
+            f"You returned ({a}, {b}) {where}: classes {a} and {b} are mixed up {both_ways[a, b]} "
+            f"times in both directions together, but the most frequent single mistake is true "
+            f"class {t} predicted as {p}, {counts[t, p]} times; count each direction on its own"
+        )
+    made = f"made {counts[a, b]} times" if counts[a, b] else "never made"
+    return (
+        f"You returned ({a}, {b}) {where}, a mistake {made}; the most frequent one is "
+        f"({t}, {p}), made {counts[t, p]} times"
+    )
+
+
+def check_most_confused(fn: Callable) -> None:
+    """Check fn(y_true, y_pred) -> (true_class, predicted_class), the most frequent mistake.
+
+    y_true and y_pred hold class numbers 0 to 9 (uint8, like Fashion-MNIST's labels).
+    """
+    for (y_true, y_pred), where in _CONFUSION_CASES:
+        try:
+            got = fn(y_true.copy(), y_pred.copy())
+        except Exception as exc:  # the student's bug: report it, never raise it
+            detail = f": {str(exc).strip()}" if str(exc).strip() else ""
+            print(f"❌ Your function raised {type(exc).__name__} {where}{detail}")
+            return
+        sentence = _pair_problem(got, y_true, y_pred, where)
+        if sentence is not None:
+            print(f"❌ {sentence}.")
+            return
+    n = len(_CONFUSION_CASES)
+    print(f"✅ Well done: your most_confused finds the right pair on all {n} cases.")
+
+
+def _per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    return np.diag(cm) / cm.sum(axis=1)
+
+
+def _confusion_matrix_cases() -> list[tuple[tuple[np.ndarray], str]]:
+    rng = np.random.default_rng(8)
+    y_true = rng.integers(0, 10, 600)
+    y_pred = np.where(rng.random(600) < 0.8, y_true, rng.integers(0, 10, 600))
+    ten = np.zeros((10, 10), dtype=int)
+    np.add.at(ten, (y_true, y_pred), 1)
+    matrices = [
+        # Row and column sums differ; in row 1 the largest count is a mistake, not the diagonal.
+        np.array([[8, 1, 1], [5, 3, 2], [0, 6, 14]]),
+        np.array([[20, 2, 0, 3], [1, 9, 4, 0], [0, 3, 30, 2], [6, 0, 1, 12]]),
+        ten,
+    ]
+    return [((m,), f"on a {m.shape[0]}x{m.shape[1]} confusion matrix") for m in matrices]
+
+
+_CONFUSION_MATRIX_CASES = _confusion_matrix_cases()
+
+
+def check_per_class_accuracy(fn: Callable) -> None:
+    """Check fn(cm) -> the accuracy of each class (n,), from a confusion matrix (n, n).
+
+    cm[i, j] counts the images of true class i predicted as class j; the answer is fractions
+    between 0 and 1: the diagonal divided by the row sums.
+    """
+    answer = "Your output is {got} but should be {expected} {where}: "
+    _check(
+        "per_class_accuracy",
+        fn,
+        _per_class_accuracy,
+        _CONFUSION_MATRIX_CASES,
+        [
+            (
+                _gives(lambda cm: np.diag(cm) / cm.sum(axis=0)),
+                "You divided by the column sums {where}: that is the share of each class's "
+                "predictions that are right (its precision); accuracy per class divides by the "
+                "row sums, the number of images of each true class",
+            ),
+            (
+                _gives(lambda cm: np.diag(cm) / cm.sum()),
+                "You divided by the total number of images {where}: divide each class by its "
+                "own row sum, cm.sum(axis=1)",
+            ),
+            (
+                _gives(np.diag),
+                "You returned the number of right answers {where}: divide by the number of "
+                "images of each class, cm.sum(axis=1)",
+            ),
+            (
+                _gives(lambda cm: 100 * _per_class_accuracy(cm)),
+                "Your values are 100 times too large {where}: return fractions between 0 and 1 "
+                "(format them as percentages only to print them)",
+            ),
+            (
+                _gives(lambda cm: np.diag(cm) // cm.sum(axis=1)),
+                "Your accuracies are rounded down to whole numbers {where}: // is floor "
+                "division; use / to divide",
+            ),
+            (
+                _gives(lambda cm: 1 - _per_class_accuracy(cm)),
+                "You computed the error rate of each class {where}: accuracy is the share of "
+                "right answers, the diagonal",
+            ),
+            (
+                _gives(lambda cm: cm.max(axis=1) / cm.sum(axis=1)),
+                "You took the largest count of each row {where}: the right answers are on the "
+                "diagonal, np.diag(cm), wherever the largest count is",
+            ),
+            (
+                _gives(lambda cm: cm / cm.sum(axis=1, keepdims=True)),
+                answer + "you normalised the whole matrix; keep only its diagonal, np.diag(cm)",
+            ),
+        ],
+        "one accuracy per class, a 1-D array as long as the matrix is wide",
+    )
+
+
+def _model_problem(model, min_conv_layers: int) -> str:
+    """What is wrong with `model` for Fashion-MNIST, or, if nothing, the ✅ sentence."""
+    import keras  # here, not at the top: the other checks need only NumPy
+
+    if model is None:
+        return "❌ You passed None: end your function with return model"
+    if not isinstance(model, keras.Model):
+        if callable(model):
+            name = getattr(model, "__name__", "your_function")
+            return f"❌ You passed the function itself: call it, check_model_shapes({name}())"
+        return f"❌ You passed a {type(model).__name__}, not a Keras model"
+    try:
+        input_shape = model.input_shape
+    except (AttributeError, ValueError):
+        return "❌ Your model has no input shape yet: start it with keras.Input((28, 28, 1))"
+    if input_shape != (None, 28, 28, 1):
+        return (
+            f"❌ Your model takes inputs of shape {input_shape} but Fashion-MNIST batches are "
+            "(None, 28, 28, 1): start it with keras.Input((28, 28, 1))"
+        )
+    output_shape = model.output_shape
+    if output_shape != (None, 10):
+        hint = " (did you forget Flatten before the dense layers?)" if len(output_shape) > 2 else ""
+        return (
+            f"❌ Your model's output has shape {output_shape} but should be (None, 10), ten "
+            f"numbers per image{hint}: end it with Dense(10, activation='softmax')"
+        )
+
+    def conv_layers(layer) -> int:
+        inner = getattr(layer, "layers", [])
+        return isinstance(layer, keras.layers.Conv2D) + sum(conv_layers(i) for i in inner)
+
+    convs = conv_layers(model)
+    if convs < min_conv_layers:
+        return (
+            f"❌ Your model has {convs} Conv2D layer{'s' * (convs != 1)}; the exercise asks for "
+            f"at least {min_conv_layers}: add another convolution block before Flatten"
+        )
+    images = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    try:
+        probs = np.asarray(model.predict(images, verbose=0))
+    except Exception as exc:  # the student's model: report it, never raise it
+        detail = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
+        return f"❌ Your model raised {type(exc).__name__} on a batch of 4 images: {detail}"
+    if not (np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)):
+        return (
+            "❌ Your model's ten outputs are not probabilities (they don't sum to 1 for each "
+            "image): give the last layer activation='softmax'"
+        )
+    if not getattr(model, "compiled", False):
+        return (
+            "❌ Your model is not compiled: end your function with model.compile(...), as "
+            "build_cnn does, so that it can be trained"
+        )
+    return (
+        f"✅ Well done: your model takes 28x28x1 images, gives 10 probabilities per image and "
+        f"has {convs} Conv2D layers ({model.count_params():,} parameters)."
+    )
+
+
+def check_model_shapes(model, min_conv_layers: int = 3) -> None:
+    """Check a Fashion-MNIST classifier without training it.
+
+    model: a compiled keras.Model that takes (N, 28, 28, 1) images, gives (N, 10) probabilities
+    and has at least `min_conv_layers` Conv2D layers (nested models count too).
+    """
+    sentence = _model_problem(model, min_conv_layers)
+    print(sentence if sentence.endswith(".") else f"{sentence}.")
+
+
+# Notebook 07: a trained CNN's filters, feature maps and gradients. Keras is imported inside the
+# checks that need it, so that importing this module stays fast for notebooks 01 to 05. Their
+# cases come from a generator of their own, so that checks added above them cannot change them.
+
+_RNG_07 = np.random.default_rng(710)
+
+
+def _ints_07(shape: tuple[int, ...], low: int, high: int) -> np.ndarray:
+    return _RNG_07.integers(low, high, shape).astype(float)
+
+
+def _cosines(kernels: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The cosine similarity of each filter of `kernels` (kh, kw, F) with `target` (kh, kw)."""
+    flat = kernels.reshape(-1, kernels.shape[-1])
+    return target.ravel() @ flat / (np.linalg.norm(target) * np.linalg.norm(flat, axis=0))
+
+
+def _filter_case(n_filters: int, with_opposite: bool):
+    """(args, where) for check_most_similar_filter: filters where every shortcut picks another.
+
+    A faint copy of the target (the most similar by direction, but small), a large filter (the
+    largest dot product) and, with `with_opposite`, the target turned negative (cosine -1).
+    """
+    target = _RNG_07.normal(size=(3, 3))
+    kernels = _RNG_07.normal(size=(3, 3, n_filters)) * 0.5
+    kernels[:, :, n_filters - 2] = 0.1 * target + 0.02 * _RNG_07.normal(size=(3, 3))
+    kernels[:, :, 1] = 3 * target + 3 * _RNG_07.normal(size=(3, 3))
+    if with_opposite:
+        kernels[:, :, 0] = -2 * target
+    where = f"for {n_filters} filters of 3x3" + (
+        " (one of them is -target)" if with_opposite else ""
+    )
+    return (kernels, target), where
+
+
+_FILTER_CASES = [_filter_case(6, False), _filter_case(8, True), _filter_case(5, False)]
+
+
+def check_most_similar_filter(fn: Callable) -> None:
+    """Check fn(kernels (kh, kw, F), target (kh, kw)) -> the index of the most similar filter.
+
+    Most similar: the largest cosine similarity, sum(a * b) / (norm(a) * norm(b)).
+    """
+
+    def not_an_index(got, expected, args):
+        return got.ndim == 0 and got != np.round(got)
+
+    def pick(score: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+        return _gives(lambda kernels, target: np.int64(np.argmax(score(kernels, target))))
+
+    def first_axis(kernels, target):
+        flat = kernels.reshape(kernels.shape[-1], -1)
+        return target.ravel() @ flat.T / np.linalg.norm(flat, axis=1)
+
+    _check(
+        "most similar filter",
+        fn,
+        lambda kernels, target: np.int64(np.argmax(_cosines(kernels, target))),
+        _FILTER_CASES,
+        [
+            (
+                lambda got, expected, args: got.ndim != 0,
+                "Your function returned an array {where}: return one number, the index of the "
+                "best filter (np.argmax of the similarities)",
+            ),
+            (
+                not_an_index,
+                "Your function returned {got} {where}: return the index of the most similar "
+                "filter (a whole number from 0 to F - 1), not its similarity",
+            ),
+            (
+                pick(lambda kernels, target: np.abs(_cosines(kernels, target))),
+                "Your function returned {got} but the answer is {expected} {where}: don't take "
+                "the absolute value; a filter equal to -target has cosine -1, it finds the "
+                "opposite pattern",
+            ),
+            (
+                pick(lambda kernels, target: -_cosines(kernels, target)),
+                "Your function returned {got}, the LEAST similar filter, {where}: the most similar "
+                "has the largest cosine (np.argmax)",
+            ),
+            (
+                pick(
+                    lambda kernels, target: target.ravel() @ kernels.reshape(-1, kernels.shape[-1])
+                ),
+                "Your function returned {got} but the answer is {expected} {where}: that filter "
+                "has the largest dot product only because it is large; divide by the two norms",
+            ),
+            (
+                pick(first_axis),
+                "Your function returned {got} but the answer is {expected} {where}: the filters "
+                "are the LAST axis of kernels, so take kernels[:, :, f] (or "
+                "kernels.reshape(-1, F)), not kernels.reshape(F, -1)",
+            ),
+        ],
+    )
+
+
+# Whole-number weights and pixels, so that Keras's float32 and NumPy agree exactly.
+_SMALL_CNN_WEIGHTS = (
+    _ints_07((3, 3, 1, 2), -2, 3),
+    _ints_07((18, 3), -2, 3),
+    _ints_07((3,), -2, 3),
+)
+_SMALL_CNN_IMAGES = (_ints_07((2, 6, 6, 1), 0, 5).astype("float32"), _ints_07((3, 6, 6, 1), 0, 5))
+
+
+def _small_cnn():
+    """A tiny Keras CNN with the weights above: image (6, 6, 1) -> conv -> relu -> pool -> 3."""
+    import keras
+
+    zeros = "zeros"  # no random initial weights: building the model draws no random numbers
+    inputs = keras.Input((6, 6, 1), name="image")
+    x = keras.layers.Conv2D(
+        2, 3, padding="same", use_bias=False, kernel_initializer=zeros, name="conv"
+    )(inputs)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(3, kernel_initializer=zeros, name="scores")(x)
+    model = keras.Model(inputs, outputs, name="small_cnn")
+    kernel, dense, bias = _SMALL_CNN_WEIGHTS
+    model.get_layer("conv").set_weights([kernel.astype("float32")])
+    model.get_layer("scores").set_weights([dense.astype("float32"), bias.astype("float32")])
+    return model
+
+
+def _small_cnn_layers(images) -> dict[str, np.ndarray]:
+    """The output of every layer of `_small_cnn`, computed with helpers.numpy_cnn."""
+    kernel, dense, bias = _SMALL_CNN_WEIGHTS
+    out = {"conv": cnn.conv2d(images, kernel, padding="same")}
+    out["relu"] = cnn.relu(out["conv"])
+    out["pool"] = cnn.max_pool2d(out["relu"], 2)
+    out["scores"] = out["pool"].reshape(len(images), -1) @ dense + bias
+    return {name: value.astype(float) for name, value in out.items()}
+
+
+def check_feature_extractor(fn: Callable) -> None:
+    """Check fn(model, layer_name, images (N, H, W, C)) -> that layer's output, one per image."""
+    import keras
+
+    model = _small_cnn()
+    images = _SMALL_CNN_IMAGES
+    cases = [
+        ((model, name, x), f"for layer {name!r} of a small CNN, on {len(x)} images of 6x6")
+        for name, x in [("conv", images[0]), ("pool", images[0]), ("relu", images[1])]
+    ]
+    model_input = images[0].copy()
+    try:
+        first = fn(model, "conv", model_input)
+    except Exception:  # _check below reports it
+        first = None
+    if isinstance(first, keras.Model):
+        print(
+            "❌ Your function returned a model, not the feature maps: call it on the images, "
+            "extractor(images), and return what it gives."
+        )
+        return
+    if type(first).__name__ == "KerasTensor":
+        print(
+            "❌ Your function returned model.get_layer(layer_name).output, a placeholder that "
+            "holds no numbers: make it the output of a keras.Model(inputs=model.input, "
+            "outputs=...) and call that model on the images."
+        )
+        return
+    _check(
+        "feature extractor",
+        fn,
+        lambda model, name, images: _small_cnn_layers(images)[name],
+        cases,
+        [
+            (
+                _gives(lambda model, name, images: _small_cnn_layers(images)["scores"]),
+                "Your output is the model's final output {where}: return the output of the layer "
+                "named layer_name, model.get_layer(layer_name).output",
+            ),
+            (
+                lambda got, expected, args: _same(got, expected[0]),
+                "Your output is the feature maps of the first image only {where}: keep the batch "
+                "axis, one set of maps per image",
+            ),
+        ],
+        "a layer's output has one set of feature maps per image, (N, height, width, channels)",
+    )
+
+
+# A linear model's weights (16, 3) and biases; a two-layer model's (16, 5), (5,) and (5, 3). The
+# hidden biases end in .125, so that no unit is ever exactly 0 before the ReLU (its kink).
+_DENSE_WEIGHTS = (
+    _ints_07((16, 3), -3, 4),
+    _ints_07((3,), -2, 3),
+    _ints_07((16, 5), -2, 3),
+    _ints_07((5,), -2, 3) + 0.125,
+    _ints_07((5, 3), -2, 3),
+)
+_GRADIENT_IMAGES = tuple(_ints_07((4, 4, 1), 0, 5).astype("float32") / 4 for _ in range(3))
+
+
+def _small_dense_models():
+    """Two tiny Keras models of a (4, 4, 1) image with known weights, and their gradients.
+
+    Returns [(model, gradient)], where gradient(image, c) is d score_c / d pixels, (4, 4),
+    worked out by hand: a linear model's is its weights; with a ReLU layer in between, only the
+    units that are on (positive) pass the gradient on.
+    """
+    import keras
+
+    zeros = "zeros"
+    models = []
+    for hidden in (None, 5):
+        inputs = keras.Input((4, 4, 1), name="image")
+        x = keras.layers.Flatten(name="flatten")(inputs)
+        if hidden:
+            x = keras.layers.Dense(hidden, "relu", kernel_initializer=zeros, name="hidden")(x)
+        outputs = keras.layers.Dense(3, kernel_initializer=zeros, name="scores")(x)
+        models.append(keras.Model(inputs, outputs))
+    linear, deep = models
+    w, b, w1, b1, w2 = _DENSE_WEIGHTS
+    linear.get_layer("scores").set_weights([w.astype("float32"), b.astype("float32")])
+    deep.get_layer("hidden").set_weights([w1.astype("float32"), b1.astype("float32")])
+    deep.get_layer("scores").set_weights([w2.astype("float32"), np.zeros(3, "float32")])
+
+    def deep_gradient(image, c):
+        on = image.reshape(-1) @ w1 + b1 > 0
+        return (w1[:, on] @ w2[on, c]).reshape(4, 4)
+
+    return [(linear, lambda image, c: w[:, c].reshape(4, 4)), (deep, deep_gradient)]
+
+
+def check_gradient_times_input(fn: Callable) -> None:
+    """Check fn(model, image (H, W, 1), class_index) -> (H, W): d score / d pixel * pixel."""
+    (linear, linear_gradient), (deep, deep_gradient) = _small_dense_models()
+    gradients = {id(linear): linear_gradient, id(deep): deep_gradient}
+
+    def gradient(model, image, c):
+        return gradients[id(model)](image, c)
+
+    def answer(model, image, c):
+        return gradient(model, image, c) * image[:, :, 0]
+
+    images = _GRADIENT_IMAGES
+    cases = [
+        ((model, image, c), f"with class_index {c}, for a {kind} model of a 4x4 image")
+        for model, kind, image, c in [
+            (linear, "linear", images[0], 1),
+            (linear, "linear", images[1], 2),
+            (deep, "two-layer", images[2], 0),
+            (deep, "two-layer", images[2], 2),
+        ]
+    ]
+
+    def other_class(got, expected, args):
+        model, image, c = args
+        return any(_same(got, answer(model, image, k)) for k in range(3) if k != c)
+
+    def with_batch_axes(got, expected, args):
+        return (
+            got.shape != expected.shape
+            and got.size == expected.size
+            and _same(got.reshape(expected.shape), expected)
+        )
+
+    def watched(model, image, c):
+        try:
+            return fn(model, image, c)
+        except (TypeError, AttributeError) as exc:
+            if "NoneType" not in str(exc):
+                raise
+            raise type(exc)(
+                f"{exc}; the gradient is None: inside the tape, call tape.watch(x) on the "
+                "image as a tensor, x = tf.convert_to_tensor(image[None]), and compute the "
+                "score from that same x"
+            ) from None
+
+    _check(
+        "gradient x input",
+        watched,
+        answer,
+        cases,
+        [
+            (
+                _gives(gradient),
+                "Your output is the gradient alone {where}: multiply it by the image, pixel by "
+                "pixel",
+            ),
+            (
+                _gives(lambda model, image, c: np.abs(answer(model, image, c))),
+                "Your output has no negative values but it should {where}: keep the sign of the "
+                "gradient (no abs); a negative value is a pixel that lowers the score",
+            ),
+            (
+                _gives(lambda model, image, c: sum(answer(model, image, k) for k in range(3))),
+                "Your output is the gradient of all the scores added up {where}: take the "
+                "score of one class, scores[0, class_index], inside the tape",
+            ),
+            (
+                other_class,
+                "Your output is the map of another class {where}: take the score of "
+                "class_index, scores[0, class_index]",
+            ),
+            (
+                with_batch_axes,
+                "Your output is {got} but should be {expected} {where}: drop the batch and "
+                "channel axes, gradient[0, :, :, 0]",
+            ),
+        ],
+        "the map has one value per pixel, (H, W)",
+    )

@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import keras
@@ -204,13 +204,14 @@ def save_model(model: keras.Model, path) -> Path:
     """Save to `path` (`.keras`) atomically: readers see the old file or the new, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.keras")
-    os.close(fd)
+    # A temporary name in the same folder (so that the rename is atomic), made here rather than by
+    # `tempfile`, whose files only their owner may read: the folder may be shared by a class.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp.keras")
     try:
         model.save(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

@@ -283,3 +283,380 @@ def test_a_student_cannot_change_the_cases(capsys):
 def test_no_warning_for_an_overflowing_softmax(recwarn):
     checks.check_softmax(lambda z: softmax(z, stable=False))
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+# Notebook 06: most_confused, per_class_accuracy, check_model_shapes.
+
+
+def confusion_counts(y_true, y_pred):
+    cm = np.zeros((10, 10), dtype=int)
+    np.add.at(cm, (y_true.astype(int), y_pred.astype(int)), 1)
+    return cm
+
+
+def most_confused(y_true, y_pred, diagonal=False, both_ways=False, flat=False, names=False):
+    """A student's answer; the keyword arguments make the classic mistakes."""
+    cm = confusion_counts(y_true, y_pred)
+    if not diagonal:
+        np.fill_diagonal(cm, 0)
+    if both_ways:
+        cm = cm + cm.T
+    index = np.argmax(cm)
+    if flat:
+        return index
+    true, predicted = np.unravel_index(index, cm.shape)
+    if names:
+        return str(true), str(predicted)
+    return true, predicted
+
+
+def most_confused_by_counting(y_true, y_pred):
+    from collections import Counter
+
+    mistakes = Counter((int(t), int(p)) for t, p in zip(y_true, y_pred, strict=True) if t != p)
+    return mistakes.most_common(1)[0][0]
+
+
+def per_class_loop(cm):
+    return [cm[i, i] / cm[i].sum() for i in range(len(cm))]
+
+
+RIGHT_06 = [
+    (checks.check_most_confused, most_confused),
+    (checks.check_most_confused, most_confused_by_counting),
+    (checks.check_most_confused, lambda t, p: list(most_confused(t, p))),
+    (checks.check_per_class_accuracy, lambda cm: np.diag(cm) / cm.sum(axis=1)),
+    (checks.check_per_class_accuracy, per_class_loop),
+]
+
+WRONG_06 = {
+    "confused counts the diagonal": (
+        checks.check_most_confused,
+        lambda t, p: most_confused(t, p, diagonal=True),
+        r"returned \(3, 3\) .*diagonal.*np\.fill_diagonal",
+    ),
+    "confused swapped": (
+        checks.check_most_confused,
+        lambda t, p: most_confused(t, p)[::-1],
+        r"wrong way round .*returned \(0, 6\) but the answer is \(6, 0\)",
+    ),
+    "confused both ways": (
+        checks.check_most_confused,
+        lambda t, p: most_confused(t, p, both_ways=True),
+        r"both directions together.*true class 6 predicted as 0, 7 times",
+    ),
+    "confused flat index": (
+        checks.check_most_confused,
+        lambda t, p: most_confused(t, p, flat=True),
+        r"one number, 60, .*np\.unravel_index",
+    ),
+    "confused names": (
+        checks.check_most_confused,
+        lambda t, p: most_confused(t, p, names=True),
+        "not their names",
+    ),
+    "confused one class": (
+        checks.check_most_confused,
+        lambda t, p: most_confused(t, p)[0],
+        "one number",
+    ),
+    "confused triple": (
+        checks.check_most_confused,
+        lambda t, p: (*most_confused(t, p), 5),
+        "a pair of class numbers",
+    ),
+    "confused other pair": (
+        checks.check_most_confused,
+        lambda t, p: (9, 7),
+        r"returned \(9, 7\) on \d+ made-up labels, a mistake made 2 times; .* \(6, 0\), made 7",
+    ),
+    "confused never made": (
+        checks.check_most_confused,
+        lambda t, p: (1, 8),
+        r"a mistake never made; the most frequent one is \(6, 0\)",
+    ),
+    "confused none": (checks.check_most_confused, lambda t, p: None, "returned None"),
+    "confused raises": (checks.check_most_confused, bad_index, "raised IndexError"),
+    "per class precision": (
+        checks.check_per_class_accuracy,
+        lambda cm: np.diag(cm) / cm.sum(axis=0),
+        "column sums .*precision",
+    ),
+    "per class total": (
+        checks.check_per_class_accuracy,
+        lambda cm: np.diag(cm) / cm.sum(),
+        "total number of images",
+    ),
+    "per class counts": (checks.check_per_class_accuracy, np.diag, "number of right answers"),
+    "per class percent": (
+        checks.check_per_class_accuracy,
+        lambda cm: 100 * np.diag(cm) / cm.sum(axis=1),
+        "100 times too large",
+    ),
+    "per class floor": (
+        checks.check_per_class_accuracy,
+        lambda cm: np.diag(cm) // cm.sum(axis=1),
+        "floor division",
+    ),
+    "per class error rate": (
+        checks.check_per_class_accuracy,
+        lambda cm: 1 - np.diag(cm) / cm.sum(axis=1),
+        "error rate",
+    ),
+    "per class row max": (
+        checks.check_per_class_accuracy,
+        lambda cm: cm.max(axis=1) / cm.sum(axis=1),
+        "largest count of each row",
+    ),
+    "per class whole matrix": (
+        checks.check_per_class_accuracy,
+        lambda cm: cm / cm.sum(axis=1, keepdims=True),
+        r"3x3 but should be of shape \(3,\) .*np\.diag\(cm\)",
+    ),
+    "per class none": (checks.check_per_class_accuracy, lambda cm: None, "returned None"),
+}
+
+
+@pytest.mark.parametrize(("check", "fn"), RIGHT_06)
+def test_a_right_answer_passes_06(check, fn, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("✅ Well done: your ") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(("check", "fn", "phrase"), WRONG_06.values(), ids=WRONG_06.keys())
+def test_a_mistake_fails_with_a_sentence_that_names_it_06(check, fn, phrase, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ ") and out.count("\n") == 1
+    assert re.search(phrase, out, flags=re.IGNORECASE), out
+
+
+def small_cnn(
+    blocks=3, softmax=True, input_shape=(28, 28, 1), flatten=True, compiled=True, nested=False
+):
+    """A student's model for check_model_shapes; the keyword arguments make the mistakes."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for _ in range(blocks):
+        x = keras.layers.Conv2D(2, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D(2)(x)
+    if flatten:
+        x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax" if softmax else None)(x)
+    model = keras.Model(inputs, outputs)
+    if nested:
+        model = keras.Sequential([keras.Input(input_shape), model])
+    if compiled:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "phrase"),
+    [
+        ({}, r"^✅ Well done: .*has 3 Conv2D layers \(\d+ parameters\)\.$"),
+        ({"nested": True}, r"^✅ Well done: .*has 3 Conv2D layers"),
+        ({"blocks": 4}, r"^✅ .*has 4 Conv2D layers"),
+        ({"blocks": 2}, r"^❌ Your model has 2 Conv2D layers; .*at least 3"),
+        ({"softmax": False}, r"^❌ .*not probabilities.*activation='softmax'"),
+        (
+            {"input_shape": (32, 32, 1)},
+            r"^❌ .*\(None, 32, 32, 1\) .*keras\.Input\(\(28, 28, 1\)\)",
+        ),
+        ({"flatten": False}, r"^❌ .*\(None, 3, 3, 10\) .*forget Flatten"),
+        ({"compiled": False}, r"^❌ Your model is not compiled"),
+    ],
+)
+def test_check_model_shapes(kwargs, phrase, capsys):
+    checks.check_model_shapes(small_cnn(**kwargs))
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert re.search(phrase, out.strip()), out
+
+
+def test_check_model_shapes_names_what_was_passed(capsys):
+    def build_deeper_cnn():
+        return None
+
+    checks.check_model_shapes(None)
+    checks.check_model_shapes(build_deeper_cnn)
+    checks.check_model_shapes("a model")
+    none, function, text = capsys.readouterr().out.splitlines()
+    assert none.startswith("❌ You passed None")
+    assert "check_model_shapes(build_deeper_cnn())" in function
+    assert text.startswith("❌ You passed a str, not a Keras model")
+
+
+def test_check_model_shapes_without_an_input_shape(capsys):
+    import keras
+
+    checks.check_model_shapes(keras.Sequential([keras.layers.Dense(10, activation="softmax")]))
+    assert capsys.readouterr().out.startswith("❌ Your model has no input shape yet")
+
+
+# Notebook 07's checks: a trained CNN's filters, feature maps and gradients.
+
+
+def most_similar(kernels, target, score="cosine"):
+    """A student's most_similar_filter; `score` picks a classic mistake."""
+    flat = kernels.reshape(-1, kernels.shape[-1])
+    if score == "first axis":
+        flat = kernels.reshape(kernels.shape[-1], -1).T
+    dots = target.ravel() @ flat
+    cosines = dots / (np.linalg.norm(target) * np.linalg.norm(flat, axis=0))
+    scores = {"cosine": cosines, "dot": dots, "abs": np.abs(cosines), "least": -cosines}
+    chosen = scores.get(score, cosines)
+    return cosines.max() if score == "value" else int(np.argmax(chosen))
+
+
+def layer_output(model, layer_name, images, mistake=None):
+    """A student's feature extractor; `mistake` picks a classic one."""
+    import keras
+
+    if mistake == "symbolic":
+        return model.get_layer(layer_name).output
+    extractor = keras.Model(model.input, model.get_layer(layer_name).output)
+    if mistake == "model":
+        return extractor
+    if mistake == "final":
+        return model.predict(images, verbose=0)
+    maps = extractor(images)
+    return maps[0] if mistake == "first image" else keras.ops.convert_to_numpy(maps)
+
+
+def gradient_times_input(model, image, class_index, mistake=None):
+    """A student's gradient x input; `mistake` picks a classic one."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(image[None])
+    with tf.GradientTape() as tape:
+        if mistake != "no watch":
+            tape.watch(x)
+        scores = model(x)
+        score = (
+            scores
+            if mistake == "all scores"
+            else scores[0, (class_index + 1) % 3 if mistake == "class" else class_index]
+        )
+    gradient = tape.gradient(score, x)
+    if mistake == "batch axes":
+        return gradient.numpy() * image[None]
+    gradient = gradient.numpy()[0, :, :, 0]
+    if mistake == "gradient":
+        return gradient
+    if mistake == "abs":
+        return np.abs(gradient) * image[:, :, 0]
+    return gradient * image[:, :, 0]
+
+
+RIGHT_07 = [
+    (checks.check_most_similar_filter, most_similar),
+    (checks.check_feature_extractor, layer_output),
+    (checks.check_gradient_times_input, gradient_times_input),
+]
+
+WRONG_07 = {
+    "similarity returned": (
+        checks.check_most_similar_filter,
+        lambda k, t: most_similar(k, t, "value"),
+        "not its similarity",
+    ),
+    "similarity array": (
+        checks.check_most_similar_filter,
+        lambda k, t: np.zeros(3),
+        "returned an array",
+    ),
+    "similarity abs": (
+        checks.check_most_similar_filter,
+        lambda k, t: most_similar(k, t, "abs"),
+        "absolute value",
+    ),
+    "similarity least": (
+        checks.check_most_similar_filter,
+        lambda k, t: most_similar(k, t, "least"),
+        "LEAST similar",
+    ),
+    "similarity dot": (
+        checks.check_most_similar_filter,
+        lambda k, t: most_similar(k, t, "dot"),
+        "divide by the two norms",
+    ),
+    "similarity first axis": (
+        checks.check_most_similar_filter,
+        lambda k, t: most_similar(k, t, "first axis"),
+        r"LAST axis",
+    ),
+    "extractor symbolic": (
+        checks.check_feature_extractor,
+        lambda m, n, x: layer_output(m, n, x, "symbolic"),
+        "placeholder",
+    ),
+    "extractor model": (
+        checks.check_feature_extractor,
+        lambda m, n, x: layer_output(m, n, x, "model"),
+        "returned a model",
+    ),
+    "extractor final": (
+        checks.check_feature_extractor,
+        lambda m, n, x: layer_output(m, n, x, "final"),
+        "final output",
+    ),
+    "extractor first image": (
+        checks.check_feature_extractor,
+        lambda m, n, x: layer_output(m, n, x, "first image"),
+        "first image only",
+    ),
+    "extractor none": (checks.check_feature_extractor, lambda m, n, x: None, "returned None"),
+    "gradient alone": (
+        checks.check_gradient_times_input,
+        lambda m, x, c: gradient_times_input(m, x, c, "gradient"),
+        "gradient alone",
+    ),
+    "gradient abs": (
+        checks.check_gradient_times_input,
+        lambda m, x, c: gradient_times_input(m, x, c, "abs"),
+        "keep the sign",
+    ),
+    "gradient all scores": (
+        checks.check_gradient_times_input,
+        lambda m, x, c: gradient_times_input(m, x, c, "all scores"),
+        "all the scores added up",
+    ),
+    "gradient class": (
+        checks.check_gradient_times_input,
+        lambda m, x, c: gradient_times_input(m, x, c, "class"),
+        "another class",
+    ),
+    "gradient batch axes": (
+        checks.check_gradient_times_input,
+        lambda m, x, c: gradient_times_input(m, x, c, "batch axes"),
+        r"gradient\[0, :, :, 0\]",
+    ),
+    "gradient not watched": (
+        checks.check_gradient_times_input,
+        lambda m, x, c: gradient_times_input(m, x, c, "no watch"),
+        "tape.watch",
+    ),
+}
+
+
+@pytest.mark.parametrize(("check", "fn"), RIGHT_07)
+def test_a_right_answer_passes_07(check, fn, capsys):
+    test_a_right_answer_passes(check, fn, capsys)
+
+
+@pytest.mark.parametrize(("check", "fn", "phrase"), WRONG_07.values(), ids=WRONG_07.keys())
+def test_a_mistake_fails_with_a_sentence_that_names_it_07(check, fn, phrase, capsys):
+    test_a_mistake_fails_with_a_sentence_that_names_it(check, fn, phrase, capsys)
+
+
+def test_each_filter_shortcut_gives_its_own_wrong_answer():
+    """check_most_similar_filter's first case tells every mistake apart from the right answer."""
+    (kernels, target), _ = checks._FILTER_CASES[0]
+    answers = [most_similar(kernels, target, s) for s in ("cosine", "dot", "least", "first axis")]
+    assert len(set(answers)) == len(answers)
+    (kernels, target), _ = checks._FILTER_CASES[1]  # the case with -target among the filters
+    assert most_similar(kernels, target, "abs") != most_similar(kernels, target)

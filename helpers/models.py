@@ -1,8 +1,9 @@
 """The series' Keras models: built in one place, trained once, cached on disk.
 
-- `build_seed_model()`: the model of the tutorial this series started from (about 87 % on the test
-  set), kept as the baseline.
-- `build_cnn()`: our classifier, two convolution blocks and a small dense head (about 92.7 %).
+- `build_seed_model()`: the model of the tutorial this series started from, kept as the baseline:
+  87.3 % on the test set, trained in about 45 s on 2 CPU cores.
+- `build_cnn()`: our classifier, two convolution blocks and a small dense head: 92.8 % (92.6 % to
+  92.8 % with other seeds), trained in about 2.5 minutes on 2 CPU cores.
 - `prepare(x)`, `split_validation(x, y)`, `fit(model, recipe, ...)`: the one way every notebook
   turns Fashion-MNIST into training data and trains a model, so that they all train alike.
 - `trained_model(name)`: a trained model by name, loaded from `models_dir()` when it was trained

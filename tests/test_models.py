@@ -1,6 +1,7 @@
 """helpers.models: the real models are built, not trained; the cache is tested on a tiny model."""
 
 import math
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -207,6 +208,9 @@ def test_save_model_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "deep" / "m.keras"
     models.save_model(build_tiny(), path)
     assert saved_files(path.parent) == ["m.keras"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as readable as any new file
     before = path.read_bytes()
 
     def failing_save(self, filepath, *args, **kwargs):

@@ -253,21 +253,6 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize(("check", "fn"), RIGHT)
-def test_a_right_answer_passes(check, fn, capsys):
-    check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("✅ Well done: your ") and out.count("\n") == 1
-
-
-@pytest.mark.parametrize(("check", "fn", "phrase"), WRONG.values(), ids=WRONG.keys())
-def test_a_mistake_fails_with_a_sentence_that_names_it(check, fn, phrase, capsys):
-    check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ ") and out.count("\n") == 1
-    assert re.search(phrase, out, flags=re.IGNORECASE), out
-
-
 def test_a_student_cannot_change_the_cases(capsys):
     def relu_in_place(x):
         x[x < 0] = 0
@@ -415,21 +400,6 @@ WRONG_06 = {
     ),
     "per class none": (checks.check_per_class_accuracy, lambda cm: None, "returned None"),
 }
-
-
-@pytest.mark.parametrize(("check", "fn"), RIGHT_06)
-def test_a_right_answer_passes_06(check, fn, capsys):
-    check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("✅ Well done: your ") and out.count("\n") == 1
-
-
-@pytest.mark.parametrize(("check", "fn", "phrase"), WRONG_06.values(), ids=WRONG_06.keys())
-def test_a_mistake_fails_with_a_sentence_that_names_it_06(check, fn, phrase, capsys):
-    check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ ") and out.count("\n") == 1
-    assert re.search(phrase, out, flags=re.IGNORECASE), out
 
 
 def small_cnn(
@@ -643,16 +613,6 @@ WRONG_07 = {
 }
 
 
-@pytest.mark.parametrize(("check", "fn"), RIGHT_07)
-def test_a_right_answer_passes_07(check, fn, capsys):
-    test_a_right_answer_passes(check, fn, capsys)
-
-
-@pytest.mark.parametrize(("check", "fn", "phrase"), WRONG_07.values(), ids=WRONG_07.keys())
-def test_a_mistake_fails_with_a_sentence_that_names_it_07(check, fn, phrase, capsys):
-    test_a_mistake_fails_with_a_sentence_that_names_it(check, fn, phrase, capsys)
-
-
 def test_each_filter_shortcut_gives_its_own_wrong_answer():
     """check_most_similar_filter's first case tells every mistake apart from the right answer."""
     (kernels, target), _ = checks._FILTER_CASES[0]
@@ -660,3 +620,21 @@ def test_each_filter_shortcut_gives_its_own_wrong_answer():
     assert len(set(answers)) == len(answers)
     (kernels, target), _ = checks._FILTER_CASES[1]  # the case with -target among the filters
     assert most_similar(kernels, target, "abs") != most_similar(kernels, target)
+
+
+@pytest.mark.parametrize(("check", "fn"), RIGHT + RIGHT_06 + RIGHT_07)
+def test_a_right_answer_passes(check, fn, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("✅ Well done: your ") and out.count("\n") == 1
+
+
+ALL_WRONG = {**WRONG, **WRONG_06, **WRONG_07}
+
+
+@pytest.mark.parametrize(("check", "fn", "phrase"), ALL_WRONG.values(), ids=ALL_WRONG.keys())
+def test_a_mistake_fails_with_a_sentence_that_names_it(check, fn, phrase, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ ") and out.count("\n") == 1
+    assert re.search(phrase, out, flags=re.IGNORECASE), out

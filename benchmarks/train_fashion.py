@@ -1,13 +1,14 @@
-"""Train the tutorial's seed model and our CNN from scratch, and time them.
+"""Train the series' models from scratch, and time them.
 
-    python benchmarks/train_fashion.py              # both, one after the other
-    python benchmarks/train_fashion.py --only cnn   # just one
+    python benchmarks/train_fashion.py                 # the seed model and our CNN
+    python benchmarks/train_fashion.py --only strong   # one model of helpers.models.MODELS
 
 Each model is trained as `helpers.models` trains it (its recipe, seeds set, deterministic ops,
 the first 55,000 training images, validation on the last 5,000 after every epoch), never loaded
 from the cache, then evaluated once on the 10,000 test images. The training time counts
-everything `fit` does: every epoch, with its validation. The target for our CNN is at least
-92.5 % test accuracy within 3 minutes of training (bars: 92.0 % and 5 minutes).
+everything `fit` does: every epoch, with its validation. Targets (and bars), on a 2-core CPU:
+our CNN, 92.5 % within 3 minutes (92.0 %, 5 minutes); the stronger CNN of notebook 09, 94.0 %
+within 15 minutes (93.5 %, 15 minutes).
 
 Timings on a shared machine are noisy: the load average is printed before and after, so that a
 slow run can be told from a busy machine.
@@ -23,8 +24,8 @@ import tensorflow as tf
 from helpers.data import load_fashion_mnist
 from helpers.models import MODELS, fit, prepare, seed_everything, split_validation
 
-TARGET_SECONDS = 180
-TARGET_ACCURACY, BAR_ACCURACY, BAR_SECONDS = 92.5, 92.0, 300
+# name -> (target accuracy %, target seconds, bar accuracy %, bar seconds)
+TARGETS = {"cnn": (92.5, 180, 92.0, 300), "strong": (94.0, 900, 93.5, 900)}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -69,20 +70,21 @@ def benchmark(name: str, data) -> float:
         f"({epochs} epochs; first {timer.seconds[0]:.1f} s, fastest {min(timer.seconds):.1f} s)"
     )
     print(f"  ({load()})", flush=True)
-    if name == "cnn":
-        met = 100 * accuracy >= TARGET_ACCURACY and seconds <= TARGET_SECONDS
-        bar = 100 * accuracy >= BAR_ACCURACY and seconds <= BAR_SECONDS
+    if name in TARGETS:
+        target_accuracy, target_seconds, bar_accuracy, bar_seconds = TARGETS[name]
+        met = 100 * accuracy >= target_accuracy and seconds <= target_seconds
+        bar = 100 * accuracy >= bar_accuracy and seconds <= bar_seconds
         print(
-            f"  Time / 3-minute target = {seconds / TARGET_SECONDS:.2f}; target "
-            f"({TARGET_ACCURACY} %, {TARGET_SECONDS} s) {'met' if met else 'NOT met'}, "
-            f"bar ({BAR_ACCURACY} %, {BAR_SECONDS} s) {'met' if bar else 'NOT met'}"
+            f"  Time / target time = {seconds / target_seconds:.2f}; target "
+            f"({target_accuracy} %, {target_seconds} s) {'met' if met else 'NOT met'}, "
+            f"bar ({bar_accuracy} %, {bar_seconds} s) {'met' if bar else 'NOT met'}"
         )
     return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["seed", "cnn"], help="train just this model")
+    parser.add_argument("--only", choices=sorted(MODELS), help="train just this model")
     args = parser.parse_args()
     print(
         f"tensorflow {tf.__version__}, keras {keras.__version__}, {os.cpu_count()} CPUs",

@@ -8,9 +8,11 @@ bug in the student's function, even an exception, is reported, never raised.
 
 from collections.abc import Callable, Sequence
 
+import keras
 import numpy as np
 
 from helpers import numpy_cnn as cnn
+from helpers.perturb import shift
 
 # A known mistake: a test(got, expected, args) that recognises its output, and the sentence that
 # explains it. The sentence may use {got} and {expected} (shapes, or values for a number) and
@@ -1210,4 +1212,229 @@ def check_gradient_times_input(fn: Callable) -> None:
             ),
         ],
         "the map has one value per pixel, (H, W)",
+    )
+
+
+# Notebook 08: perturbations and robustness.
+
+
+def check_flip_left_right(fn: Callable) -> None:
+    """Check fn(images (N, H, W, C)) -> every image mirrored left to right."""
+    cases = [
+        ((_ints((2, 4, 5, 1)),), "on 2 images of 4x5"),
+        ((_ints((3, 6, 3, 2)),), "on 3 images of 6x3 with 2 channels"),
+    ]
+    _check(
+        "flip_left_right",
+        fn,
+        lambda images: images[:, :, ::-1],
+        cases,
+        [
+            (
+                _gives(np.fliplr),
+                "Your images are upside down {where}: np.fliplr flips axis 1, which is the "
+                "height in (N, H, W, C); left-right is axis 2, images[:, :, ::-1]",
+            ),
+            (
+                _gives(lambda images: images[:, ::-1]),
+                "Your images are upside down {where}: axis 1 is the height; flip axis 2, the "
+                "width, with images[:, :, ::-1]",
+            ),
+            (
+                _gives(lambda images: images[::-1]),
+                "You reversed the order of the images {where}: axis 0 is the batch; flip axis 2, "
+                "the width",
+            ),
+        ],
+        "a mirrored image keeps its shape",
+    )
+
+
+class _BrightestColumnModel:
+    """A stand-in for a Keras model: predicts the class (column of the brightest pixel) % 10."""
+
+    def predict(self, images, verbose=0, batch_size=None):
+        images = np.asarray(images)
+        column = images.sum(axis=-1).reshape(len(images), -1).argmax(axis=1) % images.shape[2]
+        return np.eye(10, dtype=np.float32)[column % 10]
+
+
+def _worst_case_accuracy(model, images, labels, shifts) -> np.float64:
+    right = np.ones(len(images), dtype=bool)
+    for dx, dy in shifts:
+        right &= model.predict(shift(images, dx, dy), verbose=0).argmax(axis=1) == labels
+    return np.float64(right.mean())
+
+
+def _robustness_case(n, h, w, shifts):
+    images = _RNG.random((n, h, w, 1)).astype(np.float32)
+    labels = _BrightestColumnModel().predict(images).argmax(axis=1)
+    labels[::3] = (labels[::3] + 1) % 10  # a third are wrong even unshifted
+    where = f"on {n} images of {h}x{w} with shifts {shifts}"
+    return (_BrightestColumnModel(), images, labels, shifts), where
+
+
+_ROBUSTNESS_CASES = [
+    _robustness_case(12, 5, 8, [(0, 0), (1, 0), (0, 1)]),
+    _robustness_case(20, 6, 9, [(1, 1), (-2, 0)]),
+]
+
+
+def check_worst_case_accuracy(fn: Callable) -> None:
+    """Check fn(model, images, labels, shifts) -> the share of images classified right under
+    every shift (dx, dy) in `shifts`."""
+
+    def per_shift(model, images, labels, shifts):
+        return [
+            np.mean(model.predict(shift(images, dx, dy)).argmax(axis=1) == labels)
+            for dx, dy in shifts
+        ]
+
+    _check(
+        "worst-case accuracy",
+        fn,
+        _worst_case_accuracy,
+        _ROBUSTNESS_CASES,
+        [
+            (
+                _gives(lambda *args: np.mean(per_shift(*args))),
+                "Your function returned {got} but the answer is {expected} {where}: that is the "
+                "average accuracy over the shifts; an image counts only if it is right under "
+                "EVERY shift (keep a boolean per image and combine the shifts with &)",
+            ),
+            (
+                _gives(lambda *args: np.min(per_shift(*args))),
+                "Your function returned {got} but the answer is {expected} {where}: that is the "
+                "lowest of the per-shift accuracies, but different images can fail under "
+                "different shifts; keep a boolean per image and combine the shifts with &",
+            ),
+            (
+                _gives(
+                    lambda model, images, labels, shifts: np.mean(
+                        model.predict(images).argmax(axis=1) == labels
+                    )
+                ),
+                "Your function returned {got}, the accuracy on the unshifted images, {where}: "
+                "shift the images, shift(images, dx, dy), for each (dx, dy) in shifts",
+            ),
+        ],
+    )
+
+
+# Notebook 09: a learning-rate schedule, and test-time augmentation.
+
+
+def _keras_warmup_cosine(step, peak, warmup_steps, total_steps) -> np.float64:
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, total_steps - warmup_steps, warmup_target=peak, warmup_steps=warmup_steps
+    )
+    return np.float64(float(schedule(step)))
+
+
+def check_warmup_cosine(fn: Callable) -> None:
+    """Check fn(step, peak, warmup_steps, total_steps) -> the learning rate at `step`, against
+    Keras's CosineDecay with a linear warm-up from 0."""
+
+    def no_clamp(step, peak, warmup_steps, total_steps):
+        if step < warmup_steps:
+            return peak * step / warmup_steps
+        t = (step - warmup_steps) / (total_steps - warmup_steps)
+        return peak * (1 + np.cos(np.pi * t)) / 2
+
+    cases = [
+        ((step, 3e-3, 430, 4300), f"at step {step} of 4300 with 430 warm-up steps")
+        for step in (0, 215, 430, 1000, 2365, 4000, 4300)
+    ] + [((5000, 3e-3, 430, 4300), "at step 5000, after the end (4300)")]
+    _check(
+        "warmup_cosine",
+        fn,
+        _keras_warmup_cosine,
+        cases,
+        [
+            (
+                _gives(no_clamp),
+                "Your function returned {got} but the answer is {expected} {where}: after "
+                "total_steps the rate should stay at 0; clip t at 1 with min(1, t)",
+            ),
+            (
+                _gives(lambda step, peak, w, total: no_clamp(max(step, w), peak, w, total)),
+                "Your function returned {got} but the answer is {expected} {where}: during the "
+                "warm-up the rate rises in a straight line, peak * step / warmup_steps",
+            ),
+            (
+                _gives(
+                    lambda step, peak, w, total: (
+                        no_clamp(step, peak, w, total)
+                        if step < w
+                        else no_clamp(step * (total - w) / total + w, peak, w, total)
+                    )
+                ),
+                "Your function returned {got} but the answer is {expected} {where}: t should "
+                "run from 0 at warmup_steps to 1 at total_steps, "
+                "(step - warmup_steps) / (total_steps - warmup_steps)",
+            ),
+        ],
+    )
+
+
+class _SoftColumnModel:
+    """A stand-in for a Keras model whose probabilities change smoothly as an image moves."""
+
+    def predict(self, images, verbose=0, batch_size=None):
+        columns = np.asarray(images, dtype=np.float64).sum(axis=(1, 3))  # (N, W)
+        weights = np.random.default_rng(columns.shape[1]).normal(size=(columns.shape[1], 10))
+        return cnn.softmax(columns @ weights).astype(np.float32)
+
+
+def _tta(model, images, shifts) -> np.ndarray:
+    return np.mean([model.predict(shift(images, dx, dy)) for dx, dy in shifts], axis=0)
+
+
+def check_test_time_augmentation(fn: Callable) -> None:
+    """Check fn(model, images, shifts) -> the mean of model.predict over the shifted copies,
+    `(N, 10)` probabilities."""
+    cases = []
+    for n, h, w, shifts in [(4, 5, 6, [(0, 0), (1, 0), (0, 1)]), (3, 6, 7, [(0, 0), (-1, 1)])]:
+        images = _RNG.random((n, h, w, 1)).astype(np.float32)
+        cases.append(((_SoftColumnModel(), images, shifts), f"on {n} images with shifts {shifts}"))
+    _check(
+        "test_time_augmentation",
+        fn,
+        _tta,
+        cases,
+        [
+            (
+                _gives(
+                    lambda model, images, shifts: np.sum(
+                        [model.predict(shift(images, dx, dy)) for dx, dy in shifts], axis=0
+                    )
+                ),
+                "Your rows add up to the number of shifts {where}: that is the sum; divide by "
+                "the number of shifts (np.mean(..., axis=0))",
+            ),
+            (
+                _gives(lambda model, images, shifts: model.predict(images)),
+                "Your output is the prediction for the unshifted images {where}: predict on "
+                "shift(images, dx, dy) for each (dx, dy) in shifts",
+            ),
+            (
+                _gives(
+                    lambda model, images, shifts: np.mean(
+                        [
+                            np.eye(10)[model.predict(shift(images, dx, dy)).argmax(1)]
+                            for dx, dy in shifts
+                        ],
+                        axis=0,
+                    )
+                ),
+                "Your output counts votes {where}: average the probabilities themselves, not "
+                "which class each copy picks",
+            ),
+            (
+                _gives(lambda model, images, shifts: _tta(model, images, shifts).argmax(axis=1)),
+                "Your output is {got} but should be {expected} {where}: return the averaged "
+                "probabilities, one row of 10 per image, not the predicted classes",
+            ),
+        ],
+        "one row of 10 probabilities per image: average over the shifts with axis=0",
     )

@@ -43,6 +43,7 @@ SEED = 0
 # How each model is trained. `fit` and `trained_model` read these, and so do the notebooks.
 SEED_RECIPE = {"epochs": 10, "batch_size": 64}
 CNN_RECIPE = {"epochs": 10, "batch_size": 128, "learning_rate": 3e-3, "warmup_epochs": 1}
+STRONG_RECIPE = {"epochs": 30, "batch_size": 128, "learning_rate": 3e-3, "warmup_epochs": 1}
 
 
 def prepare(x: np.ndarray) -> np.ndarray:
@@ -110,35 +111,16 @@ def _conv_block(x, filters: int, i: int):
     return layers.ReLU(name=f"relu{i}")(x)
 
 
-def build_cnn(
-    epochs: int = CNN_RECIPE["epochs"],
-    steps_per_epoch: int = math.ceil(TRAIN_SIZE / CNN_RECIPE["batch_size"]),
-    learning_rate: float = CNN_RECIPE["learning_rate"],
-    warmup_epochs: float = CNN_RECIPE["warmup_epochs"],
-) -> keras.Model:
-    """Our classifier, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)` probabilities.
-
-    Two convolution blocks (32 then 64 filters; 28x28 -> 14x14 -> 7x7), then Dropout, Dense(128)
-    with ReLU, Dropout, and the 10-way softmax. Adam, with a learning rate that warms up from 0 to
-    `learning_rate` over `warmup_epochs` and then follows a cosine down to 0 at the end of
-    `epochs`; the schedule counts optimizer steps, hence `steps_per_epoch`.
-    """
-    inputs = keras.Input(IMAGE_SHAPE, name="image")
-    x = _conv_block(inputs, 32, 1)  # (14, 14, 32)
-    x = _conv_block(x, 64, 2)  # (7, 7, 64)
-    x = layers.Flatten(name="flatten")(x)  # (3136,)
-    x = layers.Dropout(0.3, name="dropout1")(x)
-    x = layers.Dense(128, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.3, name="dropout2")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
-    model = keras.Model(inputs, outputs, name="cnn")
-
-    total_steps = epochs * steps_per_epoch
-    warmup_steps = round(warmup_epochs * steps_per_epoch)
+def _compiled(model: keras.Model, recipe: dict) -> keras.Model:
+    """`model` compiled for 10-way classification with Adam, whose learning rate warms up from 0
+    to `recipe["learning_rate"]` over `recipe["warmup_epochs"]`, then follows a cosine down to 0
+    at the end of `recipe["epochs"]`; the schedule counts optimizer steps (batches)."""
+    steps_per_epoch = math.ceil(TRAIN_SIZE / recipe["batch_size"])
+    warmup_steps = round(recipe["warmup_epochs"] * steps_per_epoch)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0,
-        decay_steps=total_steps - warmup_steps,
-        warmup_target=learning_rate,
+        decay_steps=recipe["epochs"] * steps_per_epoch - warmup_steps,
+        warmup_target=recipe["learning_rate"],
         warmup_steps=warmup_steps,
     )
     model.compile(
@@ -149,11 +131,109 @@ def build_cnn(
     return model
 
 
+def build_cnn() -> keras.Model:
+    """Our classifier, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)` probabilities.
+
+    Two convolution blocks (32 then 64 filters; 28x28 -> 14x14 -> 7x7), then Dropout, Dense(128)
+    with ReLU, Dropout, and the 10-way softmax. Adam, with a learning rate that warms up from 0 to
+    3e-3 in the first epoch and then follows a cosine down to 0 at the end of the 10th
+    (`CNN_RECIPE`).
+    """
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    return _compiled(keras.Model(inputs, _cnn_layers(inputs), name="cnn"), CNN_RECIPE)
+
+
+def _cnn_layers(x):
+    """build_cnn's layers, applied to `x` `(N, 28, 28, 1)`: returns the `(N, 10)` probabilities."""
+    x = _conv_block(x, 32, 1)  # (14, 14, 32)
+    x = _conv_block(x, 64, 2)  # (7, 7, 64)
+    x = layers.Flatten(name="flatten")(x)  # (3136,)
+    x = layers.Dropout(0.3, name="dropout1")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.3, name="dropout2")(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+
+
+# What build_augmented_cnn's augmentation layers draw from, for each training image.
+AUGMENTATION = {
+    "shift_pixels": 4,  # up to 4 pixels in each direction
+    "rotation_degrees": 20,  # up to 20 degrees either way
+    "brightness_offset": 0.2,  # add up to +-0.2 to every pixel
+    "contrast_factor": 0.5,  # scale the differences from the mean by 0.5x to 1.5x
+}
+
+
+def augmentation_layers(x):
+    """Random changes to each training image, `(N, 28, 28, 1)` -> same shape, as `AUGMENTATION`
+    says: a shift, a rotation, a brightness offset and a contrast change, each clipped to [0, 1].
+
+    Keras's preprocessing layers act only while training: `predict` and `evaluate` see the images
+    unchanged.
+    """
+    shift = AUGMENTATION["shift_pixels"] / IMAGE_SHAPE[0]  # as a fraction of the height and width
+    x = layers.RandomTranslation(shift, shift, fill_mode="constant", name="random_shift")(x)
+    x = layers.RandomRotation(
+        AUGMENTATION["rotation_degrees"] / 360, fill_mode="constant", name="random_rotation"
+    )(x)
+    x = layers.RandomBrightness(
+        AUGMENTATION["brightness_offset"], value_range=(0, 1), name="random_brightness"
+    )(x)
+    return layers.RandomContrast(
+        AUGMENTATION["contrast_factor"], value_range=(0, 1), name="random_contrast"
+    )(x)
+
+
+def build_augmented_cnn() -> keras.Model:
+    """build_cnn's network and training, with `augmentation_layers` in front, compiled."""
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    outputs = _cnn_layers(augmentation_layers(inputs))
+    return _compiled(keras.Model(inputs, outputs, name="cnn_augmented"), CNN_RECIPE)
+
+
+def build_dense() -> keras.Model:
+    """A network without convolutions, about the size of build_cnn's (407,050 parameters against
+    421,930), compiled and trained alike: Flatten -> Dense(512, ReLU) -> Dropout -> softmax."""
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.Flatten(name="flatten")(inputs)  # (784,)
+    x = layers.Dense(512, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    return _compiled(keras.Model(inputs, outputs, name="dense"), CNN_RECIPE)
+
+
+STRONG_SHIFT_PIXELS = 2  # build_strong_cnn's augmentation: shifts of up to 2 pixels
+
+
+def build_strong_cnn() -> keras.Model:
+    """Notebook 09's stronger classifier, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)`.
+
+    Random shifts of up to `STRONG_SHIFT_PIXELS` while training, then three convolution blocks
+    (32, 64, 128 filters; 28x28 -> 14x14 -> 7x7 -> 3x3), Dropout, Dense(256) with ReLU, Dropout,
+    softmax. Trained by `STRONG_RECIPE`: three times as many epochs as build_cnn, with the same
+    warm-up and cosine schedule.
+    """
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    shift = STRONG_SHIFT_PIXELS / IMAGE_SHAPE[0]
+    x = layers.RandomTranslation(shift, shift, fill_mode="constant", name="random_shift")(inputs)
+    x = _conv_block(x, 32, 1)  # (14, 14, 32)
+    x = _conv_block(x, 64, 2)  # (7, 7, 64)
+    x = _conv_block(x, 128, 3)  # (3, 3, 128)
+    x = layers.Flatten(name="flatten")(x)  # (1152,)
+    x = layers.Dropout(0.3, name="dropout1")(x)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.3, name="dropout2")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+    return _compiled(keras.Model(inputs, outputs, name="strong"), STRONG_RECIPE)
+
+
 # name -> (builder, recipe). A builder takes no arguments and returns a compiled model that
 # `fit(model, recipe, ...)` trains as intended.
 MODELS = {
     "seed": (build_seed_model, SEED_RECIPE),
     "cnn": (build_cnn, CNN_RECIPE),
+    "dense": (build_dense, CNN_RECIPE),
+    "cnn_augmented": (build_augmented_cnn, CNN_RECIPE),
+    "strong": (build_strong_cnn, STRONG_RECIPE),
 }
 
 
@@ -242,7 +322,8 @@ def _load(path: Path, expected: keras.Model):
 
 
 def trained_model(name: str, verbose=0) -> keras.Model:
-    """The model `name` (a key of `MODELS`: "seed", "cnn"), trained, compiled.
+    """The model `name` (a key of `MODELS`: "seed", "cnn", "dense", "cnn_augmented", "strong"),
+    trained, compiled.
 
     Loaded from `models_dir()` if trained before; otherwise trained on the first 55,000 training
     images with seeds set (`verbose` is passed to `fit`), saved there, and returned. A saved file

@@ -8,6 +8,7 @@ import pytest
 
 from helpers import checks
 from helpers import numpy_cnn as cnn
+from helpers.perturb import shift
 
 
 def conv_loops(image, kernel, stride=1, short=0, allocate_short=0, flip=False):
@@ -622,14 +623,122 @@ def test_each_filter_shortcut_gives_its_own_wrong_answer():
     assert most_similar(kernels, target, "abs") != most_similar(kernels, target)
 
 
-@pytest.mark.parametrize(("check", "fn"), RIGHT + RIGHT_06 + RIGHT_07)
+def worst_case(model, images, labels, shifts, mistake=None):
+    """A student's worst-case accuracy under shifts; `mistake` makes the classic ones."""
+    right = [
+        model.predict(shift(images, dx, dy), verbose=0).argmax(axis=1) == labels
+        for dx, dy in shifts
+    ]
+    if mistake == "average":
+        return float(np.mean(right))
+    if mistake == "lowest":
+        return min(float(np.mean(r)) for r in right)
+    if mistake == "unshifted":
+        return float(np.mean(model.predict(images).argmax(axis=1) == labels))
+    return float(np.mean(np.logical_and.reduce(right)))
+
+
+RIGHT_08 = [
+    (checks.check_flip_left_right, lambda x: x[:, :, ::-1]),
+    (checks.check_flip_left_right, lambda x: np.flip(x, axis=2)),
+    (checks.check_worst_case_accuracy, worst_case),
+]
+
+WRONG_08 = {
+    "flip fliplr": (checks.check_flip_left_right, np.fliplr, "np.fliplr flips axis 1"),
+    "flip up-down": (checks.check_flip_left_right, lambda x: x[:, ::-1], "upside down"),
+    "flip batch": (checks.check_flip_left_right, lambda x: x[::-1], "order of the images"),
+    "flip none": (checks.check_flip_left_right, lambda x: None, "returned None"),
+    "worst average": (
+        checks.check_worst_case_accuracy,
+        lambda *args: worst_case(*args, mistake="average"),
+        "average accuracy over the shifts",
+    ),
+    "worst lowest": (
+        checks.check_worst_case_accuracy,
+        lambda *args: worst_case(*args, mistake="lowest"),
+        "lowest of the per-shift accuracies",
+    ),
+    "worst unshifted": (
+        checks.check_worst_case_accuracy,
+        lambda *args: worst_case(*args, mistake="unshifted"),
+        "unshifted images",
+    ),
+}
+
+
+def test_each_robustness_shortcut_gives_its_own_wrong_answer():
+    """On every case of check_worst_case_accuracy, each mistake differs from the right answer."""
+    for args, _ in checks._ROBUSTNESS_CASES:
+        answers = [worst_case(*args, mistake=m) for m in (None, "average", "lowest", "unshifted")]
+        assert len(set(answers)) == len(answers), answers
+
+
+def warmup_cosine(step, peak, warmup_steps, total_steps, mistake=None):
+    """A student's learning-rate schedule; `mistake` makes the classic ones."""
+    if step < warmup_steps and mistake != "no warm-up":
+        return peak * step / warmup_steps
+    if mistake == "t over the whole run":
+        t = min(1.0, step / total_steps)
+    else:
+        t = (step - warmup_steps) / (total_steps - warmup_steps)
+        t = max(t, 0.0) if mistake == "no clamp" else min(1.0, max(t, 0.0))
+    return peak * (1 + math.cos(math.pi * t)) / 2
+
+
+def tta(model, images, shifts, mistake=None):
+    """A student's test-time augmentation; `mistake` makes the classic ones."""
+    probs = [model.predict(shift(images, dx, dy), verbose=0) for dx, dy in shifts]
+    if mistake == "sum":
+        return np.sum(probs, axis=0)
+    if mistake == "votes":
+        return np.mean([np.eye(10)[p.argmax(axis=1)] for p in probs], axis=0)
+    if mistake == "classes":
+        return np.mean(probs, axis=0).argmax(axis=1)
+    if mistake == "unshifted":
+        return model.predict(images)
+    return np.mean(probs, axis=0)
+
+
+RIGHT_09 = [
+    (checks.check_warmup_cosine, warmup_cosine),
+    (checks.check_test_time_augmentation, tta),
+]
+
+WRONG_09 = {
+    f"schedule {mistake}": (
+        checks.check_warmup_cosine,
+        lambda *args, mistake=mistake: warmup_cosine(*args, mistake=mistake),
+        phrase,
+    )
+    for mistake, phrase in [
+        ("no warm-up", "straight line"),
+        ("t over the whole run", "from 0 at warmup_steps to 1 at total_steps"),
+        ("no clamp", "stay at 0"),
+    ]
+} | {
+    f"tta {mistake}": (
+        checks.check_test_time_augmentation,
+        lambda *args, mistake=mistake: tta(*args, mistake=mistake),
+        phrase,
+    )
+    for mistake, phrase in [
+        ("sum", "that is the sum"),
+        ("votes", "counts votes"),
+        ("classes", "not the predicted classes"),
+        ("unshifted", "unshifted images"),
+    ]
+}
+
+
+@pytest.mark.parametrize(("check", "fn"), RIGHT + RIGHT_06 + RIGHT_07 + RIGHT_08 + RIGHT_09)
 def test_a_right_answer_passes(check, fn, capsys):
     check(fn)
     out = capsys.readouterr().out
     assert out.startswith("✅ Well done: your ") and out.count("\n") == 1
 
 
-ALL_WRONG = {**WRONG, **WRONG_06, **WRONG_07}
+ALL_WRONG = {**WRONG, **WRONG_06, **WRONG_07, **WRONG_08, **WRONG_09}
 
 
 @pytest.mark.parametrize(("check", "fn", "phrase"), ALL_WRONG.values(), ids=ALL_WRONG.keys())

@@ -107,7 +107,42 @@ def test_cnn_shapes_names_and_schedule():
     assert float(lr(recipe["epochs"] * steps)) == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.mark.parametrize("name", ["seed", "cnn"])
+def test_dense_is_the_size_of_the_cnn_without_convolutions():
+    model = models.build_dense()
+    assert model.output_shape == (None, 10)
+    assert not any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+    assert model.count_params() == 407_050  # build_cnn: 421,930
+    trained_alike = models.build_cnn().optimizer.get_config()
+    assert {**model.optimizer.get_config(), "name": ""} == {**trained_alike, "name": ""}
+
+
+def test_augmented_cnn_is_the_cnn_with_augmentation_that_acts_only_in_training():
+    augmented, plain = models.build_augmented_cnn(), models.build_cnn()
+    names = [layer.name for layer in augmented.layers]
+    assert names[1:5] == ["random_shift", "random_rotation", "random_brightness", "random_contrast"]
+    assert names[5:] == [layer.name for layer in plain.layers][1:]
+    plain.set_weights(augmented.get_weights())  # the augmentation layers have no weights
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(augmented.predict(x, verbose=0), plain.predict(x, verbose=0))
+
+    augment = keras.Model(augmented.input, augmented.get_layer("random_contrast").output)
+    np.testing.assert_array_equal(augment(x, training=False), x)
+    changed = keras.ops.convert_to_numpy(augment(x, training=True))
+    assert not np.allclose(changed, x) and changed.min() >= 0 and changed.max() <= 1
+
+
+def test_strong_cnn_shapes_and_recipe():
+    model = models.build_strong_cnn()
+    assert model.output_shape == (None, 10)
+    assert model.get_layer("relu3").output.shape == (None, 3, 3, 128)
+    assert isinstance(model.get_layer("random_shift"), keras.layers.RandomTranslation)
+    steps = math.ceil(models.TRAIN_SIZE / models.STRONG_RECIPE["batch_size"])
+    lr = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    assert float(lr(steps)) == pytest.approx(models.STRONG_RECIPE["learning_rate"])
+    assert float(lr(models.STRONG_RECIPE["epochs"] * steps)) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
 def test_fingerprint_is_stable_and_distinct(name):
     builder, recipe = models.MODELS[name]
     first = models.fingerprint(builder(), recipe)

@@ -25,7 +25,7 @@ def _as_batch(images) -> np.ndarray:
     return images.astype(np.float32, copy=False)
 
 
-def shift(images, dx: int, dy: int = 0) -> np.ndarray:
+def shift(images, dx: int = 0, dy: int = 0) -> np.ndarray:
     """Move every image `dx` pixels right and `dy` pixels down (negative: left, up).
 
     `(N, H, W, C)` -> `(N, H, W, C)` float32. What moves off one edge is lost, and zeros come in

@@ -2,6 +2,7 @@
 
 import math
 import os
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -131,15 +132,24 @@ def test_augmented_cnn_is_the_cnn_with_augmentation_that_acts_only_in_training()
     assert not np.allclose(changed, x) and changed.min() >= 0 and changed.max() <= 1
 
 
-def test_strong_cnn_shapes_and_recipe():
-    model = models.build_strong_cnn()
-    assert model.output_shape == (None, 10)
-    assert model.get_layer("relu3").output.shape == (None, 3, 3, 128)
-    assert isinstance(model.get_layer("random_shift"), keras.layers.RandomTranslation)
-    steps = math.ceil(models.TRAIN_SIZE / models.STRONG_RECIPE["batch_size"])
-    lr = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
-    assert float(lr(steps)) == pytest.approx(models.STRONG_RECIPE["learning_rate"])
-    assert float(lr(models.STRONG_RECIPE["epochs"] * steps)) == pytest.approx(0.0, abs=1e-9)
+def test_ensemble_averages_its_members_and_saves_without_their_optimizers(tmp_path):
+    members = [models.build_cnn(), models.build_dense(), models.build_cnn()]
+    ensemble = models.build_ensemble(members)
+    x = np.random.default_rng(1).random((5, 28, 28, 1), dtype=np.float32)
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.predict(x, verbose=0), expected, atol=1e-6)
+    assert ensemble.count_params() == sum(m.count_params() for m in members)  # shared
+
+    models.save_model(ensemble, tmp_path / "ensemble.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Skipping variable loading for optimizer"
+        reloaded = keras.models.load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, atol=1e-6)
+
+
+def test_an_ensemble_of_one_is_refused():
+    with pytest.raises(ValueError, match="at least 2 members"):
+        models.build_ensemble([models.build_cnn()])
 
 
 @pytest.mark.parametrize("name", sorted(models.MODELS))

@@ -705,30 +705,39 @@ RIGHT_09 = [
     (checks.check_test_time_augmentation, tta),
 ]
 
-WRONG_09 = {
-    f"schedule {mistake}": (
-        checks.check_warmup_cosine,
-        lambda *args, mistake=mistake: warmup_cosine(*args, mistake=mistake),
-        phrase,
-    )
-    for mistake, phrase in [
-        ("no warm-up", "straight line"),
-        ("t over the whole run", "from 0 at warmup_steps to 1 at total_steps"),
-        ("no clamp", "stay at 0"),
-    ]
-} | {
-    f"tta {mistake}": (
-        checks.check_test_time_augmentation,
-        lambda *args, mistake=mistake: tta(*args, mistake=mistake),
-        phrase,
-    )
-    for mistake, phrase in [
-        ("sum", "that is the sum"),
-        ("votes", "counts votes"),
-        ("classes", "not the predicted classes"),
-        ("unshifted", "unshifted images"),
-    ]
-}
+
+def named_mistakes(label, check, student, phrases):
+    """{"<label> <mistake>": (check, the student making that mistake, phrase)} for each mistake."""
+    return {
+        f"{label} {mistake}": (
+            check,
+            lambda *args, mistake=mistake: student(*args, mistake=mistake),
+            phrase,
+        )
+        for mistake, phrase in phrases.items()
+    }
+
+
+WRONG_09 = named_mistakes(
+    "schedule",
+    checks.check_warmup_cosine,
+    warmup_cosine,
+    {
+        "no warm-up": "straight line",
+        "t over the whole run": "from 0 at warmup_steps to 1 at total_steps",
+        "no clamp": "stay at 0",
+    },
+) | named_mistakes(
+    "tta",
+    checks.check_test_time_augmentation,
+    tta,
+    {
+        "sum": "that is the sum",
+        "votes": "counts votes",
+        "classes": "not the predicted classes",
+        "unshifted": "unshifted images",
+    },
+)
 
 
 @pytest.mark.parametrize(("check", "fn"), RIGHT + RIGHT_06 + RIGHT_07 + RIGHT_08 + RIGHT_09)

@@ -172,7 +172,7 @@ def augmentation_layers(x):
     says: a shift, a rotation, a brightness offset and a contrast change, each clipped to [0, 1].
 
     Keras's preprocessing layers act only while training: `predict` and `evaluate` see the images
-    unchanged.
+    unchanged. A bare call, `model(x)`, needs `training=False` for that (see notebook 09's export).
     """
     shift = AUGMENTATION["shift_pixels"] / IMAGE_SHAPE[0]  # as a fraction of the height and width
     x = layers.RandomTranslation(shift, shift, fill_mode="constant", name="random_shift")(x)

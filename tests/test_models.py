@@ -203,6 +203,19 @@ def test_training_is_repeatable(tiny):
         np.testing.assert_array_equal(a, b)
 
 
+def test_another_seed_is_another_model_in_its_own_file(tiny):
+    first = models.trained_model("tiny")
+    other = models.trained_model("tiny", seed=1)
+    assert len(tiny.fits) == 2
+    assert models.model_path("tiny", seed=1) != models.model_path("tiny")
+    assert saved_files(tiny.folder) == sorted(
+        [models.model_path("tiny").name, models.model_path("tiny", seed=1).name]
+    )
+    assert not np.array_equal(first.get_weights()[-2], other.get_weights()[-2])
+    models.trained_model("tiny", seed=1)
+    assert len(tiny.fits) == 2  # loaded, not trained again
+
+
 def garbage(path: Path) -> None:
     path.write_bytes(b"this is not a zip file" * 10)
 

@@ -11,15 +11,19 @@ non-negative int (that many zeros on every side).
 
 `conv2d_loops` is the readable version, two `for` loops; the other functions are vectorised: the
 windows are a strided view of the (padded) input, and a convolution is a matrix product (made a
-few images at a time, so that its rows stay in the CPU's cache).
+few images at a time, so that its rows stay in the CPU's cache, and shared out between its cores).
 """
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from threadpoolctl import ThreadpoolController
 
-_BLOCK_BYTES = 2**20  # the most im2col rows that conv2d makes and multiplies at a time
+_BLOCK_BYTES = 2**21  # the most im2col rows that conv2d makes and multiplies at a time
+_BLAS = ThreadpoolController()  # sets how many threads NumPy's matrix product may use
 
 
 def _constant(rows: list[list[int]]) -> np.ndarray:
@@ -219,19 +223,37 @@ def conv2d(x, kernel, bias=None, stride=1, padding="valid") -> np.ndarray:
         0,
         "kernel",
     )
-    # im2col: each window, flattened, is one row of a matrix (a copy of the strided view), and
-    # the convolution is the product (N*H'*W', kh*kw*C) @ (kh*kw*C, F). The rows are made for a
-    # few images at a time, at most _BLOCK_BYTES, which stay in the CPU's cache until they are
-    # multiplied: on a large batch that is about twice as fast as one product over the batch.
-    matrix = kernel.astype(dtype, copy=False).reshape(-1, filters)
-    out = np.empty((*windows.shape[:3], filters), dtype)
-    images = max(1, _BLOCK_BYTES // (math.prod(windows.shape[1:]) * windows.itemsize))
-    for start in range(0, len(out), images):
-        rows = windows[start : start + images].reshape(-1, matrix.shape[0])
-        np.matmul(rows, matrix, out=out[start : start + images].reshape(-1, filters))
+    out = _multiply_windows(windows, kernel.astype(dtype, copy=False).reshape(-1, filters))
     if bias is not None:
         out += bias.astype(dtype, copy=False)
     return _from_batch(out, x.ndim)
+
+
+def _multiply_windows(windows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """im2col: windows (N, H', W', kh, kw, C) times matrix (kh*kw*C, F) gives (N, H', W', F).
+
+    Each window, flattened, is one row of a matrix (a copy of the strided view), and the
+    convolution is the product (N*H'*W', kh*kw*C) @ (kh*kw*C, F). The rows are made for a few
+    images at a time, at most _BLOCK_BYTES, and multiplied while they are still in the cache of
+    the core that made them. On a batch, the blocks are shared out between the cores, each core
+    copying and multiplying its own (the matrix product on one thread): that is about twice as
+    fast as one product over the whole batch, and steadier than handing every block to the
+    matrix product's own threads, which wait for each copy.
+    """
+    out = np.empty((*windows.shape[:3], matrix.shape[1]), matrix.dtype)
+    images = max(1, _BLOCK_BYTES // (math.prod(windows.shape[1:]) * windows.itemsize))
+
+    def multiply(start: int) -> None:
+        rows = windows[start : start + images].reshape(-1, matrix.shape[0])
+        np.matmul(rows, matrix, out=out[start : start + images].reshape(-1, matrix.shape[1]))
+
+    starts = range(0, len(out), images)
+    if len(starts) == 1:
+        multiply(0)
+        return out
+    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(os.cpu_count()) as cores:
+        list(cores.map(multiply, starts))  # list() raises the first error of any block
+    return out
 
 
 def conv2d_loops(image, kernel) -> np.ndarray:

@@ -138,12 +138,34 @@ def test_conv2d_in_blocks_of_images_matches_tf(case: ConvCase, monkeypatch):
 
 def test_conv2d_on_a_batch_larger_than_a_block():
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((7, 28, 28, 32), dtype=np.float32)  # 7 blocks of one image
+    x = rng.standard_normal((7, 28, 28, 32), dtype=np.float32)  # 4 blocks of 2 images or fewer
     kernel = rng.standard_normal((3, 3, 32, 4), dtype=np.float32)
     expected = tf.nn.conv2d(x, kernel, 1, "SAME")
     np.testing.assert_allclose(
         cnn.conv2d(x, kernel, padding="same"), expected, rtol=1e-4, atol=1e-4
     )
+
+
+def blas_threads() -> list[int]:
+    return [pool["num_threads"] for pool in cnn._BLAS.info() if pool["user_api"] == "blas"]
+
+
+def test_conv2d_gives_numpy_back_its_threads(monkeypatch):
+    """The blocks run one BLAS thread each; afterwards, and after an error, NumPy has its own."""
+    before = blas_threads()
+    assert before, "NumPy's BLAS library was not found"
+    monkeypatch.setattr(cnn, "_BLOCK_BYTES", 1)  # one block per image: 4 blocks
+    x = np.ones((4, 8, 8, 2), dtype=np.float32)
+    np.testing.assert_array_equal(cnn.conv2d(x, np.ones((3, 3, 2, 1))), 18)
+    assert blas_threads() == before
+
+    def fail(*args, **kwargs):
+        raise MemoryError("no room for the rows")
+
+    monkeypatch.setattr(cnn.np, "matmul", fail)
+    with pytest.raises(MemoryError, match="no room"):
+        cnn.conv2d(x, np.ones((3, 3, 2, 1)))
+    assert blas_threads() == before
 
 
 @pytest.mark.parametrize(

@@ -238,7 +238,8 @@ def _multiply_windows(windows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     the core that made them. On a batch, the blocks are shared out between the cores, each core
     copying and multiplying its own (the matrix product on one thread): that is about twice as
     fast as one product over the whole batch, and steadier than handing every block to the
-    matrix product's own threads, which wait for each copy.
+    matrix product's own threads, which wait for each copy. (The one-thread limit holds for the
+    whole process until the blocks are done.)
     """
     out = np.empty((*windows.shape[:3], matrix.shape[1]), matrix.dtype)
     images = max(1, _BLOCK_BYTES // (math.prod(windows.shape[1:]) * windows.itemsize))

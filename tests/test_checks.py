@@ -471,16 +471,16 @@ def test_check_model_shapes_without_an_input_shape(capsys):
 # Notebook 07's checks: a trained CNN's filters, feature maps and gradients.
 
 
-def most_similar(kernels, target, score="cosine"):
-    """A student's most_similar_filter; `score` picks a classic mistake."""
+def most_similar(kernels, target, mistake=None):
+    """A student's most_similar_filter; `mistake` picks a classic one."""
     flat = kernels.reshape(-1, kernels.shape[-1])
-    if score == "first axis":
+    if mistake == "first axis":
         flat = kernels.reshape(kernels.shape[-1], -1).T
     dots = target.ravel() @ flat
     cosines = dots / (np.linalg.norm(target) * np.linalg.norm(flat, axis=0))
-    scores = {"cosine": cosines, "dot": dots, "abs": np.abs(cosines), "least": -cosines}
-    chosen = scores.get(score, cosines)
-    return cosines.max() if score == "value" else int(np.argmax(chosen))
+    scores = {"dot": dots, "abs": np.abs(cosines), "least": -cosines}
+    chosen = scores.get(mistake, cosines)
+    return cosines.max() if mistake == "value" else int(np.argmax(chosen))
 
 
 def layer_output(model, layer_name, images, mistake=None):
@@ -529,95 +529,71 @@ RIGHT_07 = [
     (checks.check_gradient_times_input, gradient_times_input),
 ]
 
-WRONG_07 = {
-    "similarity returned": (
+
+def named_mistakes(label, check, student, phrases):
+    """{"<label> <mistake>": (check, the student making that mistake, phrase)} for each mistake."""
+    return {
+        f"{label} {mistake}": (
+            check,
+            lambda *args, mistake=mistake: student(*args, mistake=mistake),
+            phrase,
+        )
+        for mistake, phrase in phrases.items()
+    }
+
+
+WRONG_07 = (
+    named_mistakes(
+        "similarity",
         checks.check_most_similar_filter,
-        lambda k, t: most_similar(k, t, "value"),
-        "not its similarity",
-    ),
-    "similarity array": (
-        checks.check_most_similar_filter,
-        lambda k, t: np.zeros(3),
-        "returned an array",
-    ),
-    "similarity abs": (
-        checks.check_most_similar_filter,
-        lambda k, t: most_similar(k, t, "abs"),
-        "absolute value",
-    ),
-    "similarity least": (
-        checks.check_most_similar_filter,
-        lambda k, t: most_similar(k, t, "least"),
-        "LEAST similar",
-    ),
-    "similarity dot": (
-        checks.check_most_similar_filter,
-        lambda k, t: most_similar(k, t, "dot"),
-        "divide by the two norms",
-    ),
-    "similarity first axis": (
-        checks.check_most_similar_filter,
-        lambda k, t: most_similar(k, t, "first axis"),
-        r"LAST axis",
-    ),
-    "extractor symbolic": (
+        most_similar,
+        {
+            "value": "not its similarity",
+            "abs": "absolute value",
+            "least": "LEAST similar",
+            "dot": "divide by the two norms",
+            "first axis": "LAST axis",
+        },
+    )
+    | named_mistakes(
+        "extractor",
         checks.check_feature_extractor,
-        lambda m, n, x: layer_output(m, n, x, "symbolic"),
-        "placeholder",
-    ),
-    "extractor model": (
-        checks.check_feature_extractor,
-        lambda m, n, x: layer_output(m, n, x, "model"),
-        "returned a model",
-    ),
-    "extractor final": (
-        checks.check_feature_extractor,
-        lambda m, n, x: layer_output(m, n, x, "final"),
-        "final output",
-    ),
-    "extractor first image": (
-        checks.check_feature_extractor,
-        lambda m, n, x: layer_output(m, n, x, "first image"),
-        "first image only",
-    ),
-    "extractor none": (checks.check_feature_extractor, lambda m, n, x: None, "returned None"),
-    "gradient alone": (
+        layer_output,
+        {
+            "symbolic": "placeholder",
+            "model": "returned a model",
+            "final": "final output",
+            "first image": "first image only",
+        },
+    )
+    | named_mistakes(
+        "gradient",
         checks.check_gradient_times_input,
-        lambda m, x, c: gradient_times_input(m, x, c, "gradient"),
-        "gradient alone",
-    ),
-    "gradient abs": (
-        checks.check_gradient_times_input,
-        lambda m, x, c: gradient_times_input(m, x, c, "abs"),
-        "keep the sign",
-    ),
-    "gradient all scores": (
-        checks.check_gradient_times_input,
-        lambda m, x, c: gradient_times_input(m, x, c, "all scores"),
-        "all the scores added up",
-    ),
-    "gradient class": (
-        checks.check_gradient_times_input,
-        lambda m, x, c: gradient_times_input(m, x, c, "class"),
-        "another class",
-    ),
-    "gradient batch axes": (
-        checks.check_gradient_times_input,
-        lambda m, x, c: gradient_times_input(m, x, c, "batch axes"),
-        r"gradient\[0, :, :, 0\]",
-    ),
-    "gradient not watched": (
-        checks.check_gradient_times_input,
-        lambda m, x, c: gradient_times_input(m, x, c, "no watch"),
-        "tape.watch",
-    ),
-}
+        gradient_times_input,
+        {
+            "gradient": "gradient alone",
+            "abs": "keep the sign",
+            "all scores": "all the scores added up",
+            "class": "another class",
+            "batch axes": r"gradient\[0, :, :, 0\]",
+            "no watch": "tape.watch",
+        },
+    )
+    | {
+        "similarity array": (
+            checks.check_most_similar_filter,
+            lambda k, t: np.zeros(3),
+            "returned an array",
+        ),
+        "extractor none": (checks.check_feature_extractor, lambda m, n, x: None, "returned None"),
+    }
+)
 
 
 def test_each_filter_shortcut_gives_its_own_wrong_answer():
     """check_most_similar_filter's first case tells every mistake apart from the right answer."""
     (kernels, target), _ = checks._FILTER_CASES[0]
-    answers = [most_similar(kernels, target, s) for s in ("cosine", "dot", "least", "first axis")]
+    answers = [most_similar(kernels, target, m) for m in (None, "dot", "least", "first axis")]
     assert len(set(answers)) == len(answers)
     (kernels, target), _ = checks._FILTER_CASES[1]  # the case with -target among the filters
     assert most_similar(kernels, target, "abs") != most_similar(kernels, target)
@@ -704,18 +680,6 @@ RIGHT_09 = [
     (checks.check_warmup_cosine, warmup_cosine),
     (checks.check_test_time_augmentation, tta),
 ]
-
-
-def named_mistakes(label, check, student, phrases):
-    """{"<label> <mistake>": (check, the student making that mistake, phrase)} for each mistake."""
-    return {
-        f"{label} {mistake}": (
-            check,
-            lambda *args, mistake=mistake: student(*args, mistake=mistake),
-            phrase,
-        )
-        for mistake, phrase in phrases.items()
-    }
 
 
 WRONG_09 = named_mistakes(

@@ -156,7 +156,15 @@ def test_conv2d_gives_numpy_back_its_threads(monkeypatch):
     assert before, "NumPy's BLAS library was not found"
     monkeypatch.setattr(cnn, "_BLOCK_BYTES", 1)  # one block per image: 4 blocks
     x = np.ones((4, 8, 8, 2), dtype=np.float32)
+    during, matmul = [], np.matmul
+
+    def counting_matmul(*args, **kwargs):
+        during.append(blas_threads())
+        return matmul(*args, **kwargs)
+
+    monkeypatch.setattr(cnn.np, "matmul", counting_matmul)
     np.testing.assert_array_equal(cnn.conv2d(x, np.ones((3, 3, 2, 1))), 18)
+    assert during == [[1] * len(before)] * 4  # 4 blocks, each on one BLAS thread
     assert blas_threads() == before
 
     def fail(*args, **kwargs):

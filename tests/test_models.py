@@ -132,6 +132,104 @@ def test_augmented_cnn_is_the_cnn_with_augmentation_that_acts_only_in_training()
     assert not np.allclose(changed, x) and changed.min() >= 0 and changed.max() <= 1
 
 
+def test_vgg_is_the_cnn_with_a_second_convolution_in_each_block():
+    model = models.build_vgg("float32")
+    assert [layer.name for layer in model.layers] == [
+        "image",
+        "conv1a", "bn1a", "relu1a", "conv1", "pool1", "bn1", "relu1",
+        "conv2a", "bn2a", "relu2a", "conv2", "pool2", "bn2", "relu2",
+        "flatten", "dropout1", "dense", "dropout2", "probs",
+    ]  # fmt: skip
+    assert model.get_layer("conv1a").output.shape == (None, 28, 28, 32)  # at full resolution
+    assert model.get_layer("conv2a").kernel.shape == (3, 3, 32, 64)
+    assert model.get_layer("relu2").output.shape == (None, 7, 7, 64)
+    assert model.count_params() == 468_394
+    # Trained as build_cnn, over 11 epochs: the cosine reaches 0 at the end of the 11th.
+    assert models.VGG_RECIPE == {**models.CNN_RECIPE, "epochs": 11}
+    steps = math.ceil(models.TRAIN_SIZE / models.VGG_RECIPE["batch_size"])
+    lr = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    assert float(lr(steps)) == pytest.approx(models.VGG_RECIPE["learning_rate"])
+    assert float(lr(10 * steps)) > 1e-5
+    assert float(lr(11 * steps)) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_vgg_computes_in_its_precision_and_gives_float32_probabilities(precision):
+    model = models.build_vgg(precision)
+    assert {layer.dtype_policy.name for layer in model.layers[1:-1]} == {precision}
+    assert model.get_layer("conv1").kernel.dtype == "float32"  # weights stay float32
+    probs = model.predict(np.random.default_rng(2).random((3, 28, 28, 1), np.float32), verbose=0)
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+
+
+def test_vgg_leaves_the_global_policy_alone_when_the_precision_is_wrong():
+    with pytest.raises(ValueError, match="float31"):
+        models.build_vgg("float31")
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_a_mixed_precision_model_keeps_its_precision_in_its_file(tmp_path):
+    model = models.build_vgg("mixed_bfloat16")
+    path = models.save_model(model, tmp_path / "vgg.keras")
+    reloaded = keras.models.load_model(path, compile=False)  # untrained: no optimizer state
+    assert models._same_architecture(reloaded, model)
+    assert reloaded.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
+    assert reloaded.get_layer("probs").dtype_policy.name == "float32"
+
+
+def test_in_float32_copies_the_weights_into_float32_layers():
+    mixed = models.build_vgg("mixed_bfloat16")
+    x = np.random.default_rng(3).random((8, 28, 28, 1), np.float32)
+    mixed.fit(x, np.arange(8) % 10, epochs=1, verbose=0)  # weights other than the initial ones
+    copy = models.in_float32(mixed)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    for a, b in zip(copy.get_weights(), mixed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    reference = models.build_vgg("float32")  # the same network, built in float32
+    reference.set_weights(mixed.get_weights())
+    np.testing.assert_allclose(
+        copy.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=1e-5, atol=1e-7
+    )
+    # bfloat16 keeps 8 significant bits: the mixed model's probabilities are close, not equal.
+    assert 0 < np.abs(copy.predict(x, verbose=0) - mixed.predict(x, verbose=0)).max() < 0.05
+
+    copy.get_layer("dense").kernel.assign(np.zeros((3136, 128), np.float32))
+    assert np.any(mixed.get_layer("dense").kernel.numpy())  # a copy, not shared weights
+
+
+@pytest.mark.parametrize(
+    ("gpu_capability", "cpu_flags", "expected"),
+    [
+        (None, "fpu avx2 avx512f avx512_bf16 sse", "mixed_bfloat16"),
+        (None, "fpu amx_bf16 amx_tile avx2", "mixed_bfloat16"),
+        (None, "fpu avx2 avx512f avx512_vnni", "float32"),  # bfloat16 would be emulated
+        (None, OSError, "float32"),  # no /proc/cpuinfo: not Linux
+        ((8, 0), "fpu avx2", "mixed_bfloat16"),  # the GPU decides, whatever the CPU
+        ((7, 5), "fpu avx512_bf16", "float32"),
+    ],
+)
+def test_training_precision_follows_the_hardware(monkeypatch, gpu_capability, cpu_flags, expected):
+    gpus = [] if gpu_capability is None else ["GPU:0"]
+    monkeypatch.setattr(models.tf.config, "list_physical_devices", lambda kind: gpus)
+    monkeypatch.setattr(
+        models.tf.config.experimental,
+        "get_device_details",
+        lambda gpu: {"compute_capability": gpu_capability},
+    )
+
+    def read_text(path, *args, **kwargs):
+        assert str(path) == "/proc/cpuinfo"
+        if cpu_flags is OSError:
+            raise FileNotFoundError(path)
+        return f"processor\t: 0\nflags\t\t: {cpu_flags}\n"
+
+    monkeypatch.setattr(models.Path, "read_text", read_text)
+    assert models.training_precision() == expected
+
+
 def test_ensemble_averages_its_members_and_saves_without_their_optimizers(tmp_path):
     members = [models.build_cnn(), models.build_dense(), models.build_cnn()]
     ensemble = models.build_ensemble(members)

@@ -2,7 +2,8 @@
 
     python benchmarks/train_fashion.py                 # the seed model and our CNN
     python benchmarks/train_fashion.py --only dense    # one model of helpers.models.MODELS
-    python benchmarks/train_fashion.py --ensemble 5    # notebook 09: our CNN from seeds 0 to 4
+    python benchmarks/train_fashion.py --ensemble 2    # notebook 09: build_vgg from seeds 0, 1
+    python benchmarks/train_fashion.py --ensemble 5 --only cnn   # 5 of our CNN, averaged
 
 Each model is trained as `helpers.models` trains it (its recipe, seeds set, deterministic ops,
 the first 55,000 training images, validation on the last 5,000 after every epoch), never loaded
@@ -10,6 +11,7 @@ from the cache, then evaluated once on the 10,000 test images. The training time
 everything `fit` does: every epoch, with its validation. Targets (and bars), on a 2-core CPU:
 our CNN, 92.5 % within 3 minutes (92.0 %, 5 minutes); notebook 09's stronger model (an ensemble
 whose time is the sum of its members'), 94.0 % within 15 minutes (93.5 %, 15 minutes).
+build_vgg trains in `training_precision()`, printed at the start.
 
 Timings on a shared machine are noisy: the load average is printed before and after, so that a
 slow run can be told from a busy machine.
@@ -24,7 +26,15 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.data import load_fashion_mnist
-from helpers.models import MODELS, SEED, fit, prepare, seed_everything, split_validation
+from helpers.models import (
+    MODELS,
+    SEED,
+    fit,
+    prepare,
+    seed_everything,
+    split_validation,
+    training_precision,
+)
 
 # name -> (target accuracy %, target seconds, bar accuracy %, bar seconds)
 TARGETS = {"cnn": (92.5, 180, 92.0, 300), "ensemble": (94.0, 900, 93.5, 900)}
@@ -89,34 +99,37 @@ def report_target(name: str, accuracy: float, seconds: float) -> None:
     )
 
 
-def benchmark_ensemble(size: int, data) -> None:
-    """Train our CNN from seeds 0 .. size - 1 and average the members' test probabilities."""
+def benchmark_ensemble(name: str, size: int, data) -> None:
+    """Train `name` from seeds 0 .. size - 1 and average the members' test probabilities."""
     y_test = data[2][1]
     total, probs = 0.0, []
     for seed in range(size):
         print(f"member {seed + 1} of {size}, seed {seed}", flush=True)
-        seconds, member_probs = benchmark("cnn", data, seed)
+        seconds, member_probs = benchmark(name, data, seed)
         total += seconds
         probs.append(member_probs)
         accuracy = np.mean(np.mean(probs, axis=0).argmax(axis=1) == y_test)
         print(f"  ensemble of {seed + 1}: {100 * accuracy:.2f} % after {total:.0f} s of training")
-    print(f"Ensemble of {size}: Test accuracy: {100 * accuracy:.2f} %, training {total:.0f} s")
+    print(f"Ensemble of {size} {name}: Test accuracy: {100 * accuracy:.2f} %, {total:.0f} s")
     report_target("ensemble", accuracy, total)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(MODELS), help="train just this model")
-    parser.add_argument("--ensemble", type=int, metavar="N", help="train N CNNs and average them")
+    parser.add_argument(
+        "--ensemble", type=int, metavar="N", help="train N of --only (default vgg), averaged"
+    )
     args = parser.parse_args()
     print(
-        f"tensorflow {tf.__version__}, keras {keras.__version__}, {os.cpu_count()} CPUs",
+        f"tensorflow {tf.__version__}, keras {keras.__version__}, {os.cpu_count()} CPUs, "
+        f"training precision {training_precision()}",
         flush=True,
     )
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     data = (*split_validation(prepare(x_train), y_train), (prepare(x_test), y_test))
     if args.ensemble:
-        benchmark_ensemble(args.ensemble, data)
+        benchmark_ensemble(args.only or "vgg", args.ensemble, data)
         return
     for name in [args.only] if args.only else ["seed", "cnn"]:
         benchmark(name, data)

@@ -163,8 +163,8 @@ def _cnn_layers(x, block=_conv_block):
     x = layers.Dropout(0.3, name="dropout1")(x)
     x = layers.Dense(128, activation="relu", name="dense")(x)
     x = layers.Dropout(0.3, name="dropout2")(x)
-    # float32 even in a mixed-precision model (build_vgg): the probabilities of rare classes
-    # are too small for bfloat16's 8 bits of precision to tell apart.
+    # float32 even in a mixed-precision model (build_vgg), as Keras advises: near 1, bfloat16's
+    # steps are 0.004 apart, too coarse for the probabilities the loss is computed from.
     return layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
 
 
@@ -199,10 +199,11 @@ def build_vgg(precision: str | None = None) -> keras.Model:
 
     build_cnn with one more convolution (and BatchNorm, ReLU) at the start of each block: 32, 32,
     then 64, 64 filters, the head unchanged (468,394 parameters). Its first block works at full
-    resolution, which costs about 6 times build_cnn's time per epoch in float32 on 2 CPU cores;
+    resolution, which costs 3 to 6 times build_cnn's time per epoch in float32 on 2 CPU cores;
     it trains in `precision` (a Keras dtype policy, by default `training_precision()`): in
     "mixed_bfloat16" the layers compute in bfloat16 and keep their weights in float32, which
-    halves that time on hardware made for it. `VGG_RECIPE`: as CNN_RECIPE, for 11 epochs.
+    saved a quarter to a half of that time on a CPU made for it (notebook 09 measures it).
+    `VGG_RECIPE`: as CNN_RECIPE, for 11 epochs.
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision or training_precision())

@@ -5,6 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Hide TensorFlow's start-up log lines (they differ from machine to machine).
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# TensorFlow's oneDNN kernels on every x86-64 CPU, not only on those it picks them for by itself
+# (AVX-512 VNNI, bfloat16, AMX): training is faster on the others (benchmarks/onednn.py).
+ifeq ($(shell uname -m 2>/dev/null),x86_64)
+export TF_ENABLE_ONEDNN_OPTS ?= 1
+endif
 # The Python versions that the pinned TensorFlow (constraints.txt) has wheels for.
 PYTHON_VERSIONS := 3.11 3.12 3.13
 PYTHON_VERSIONS_TEXT := 3.11, 3.12 or 3.13

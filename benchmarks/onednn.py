@@ -33,8 +33,9 @@ print((time.perf_counter() - start) / STEPS)
 def seconds_per_step(name: str, onednn: str, steps: int) -> float:
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "TF_CPP_MIN_LOG_LEVEL": "3"}
     code = STEP.replace("NAME", repr(name)).replace("STEPS", str(steps))
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return float(out.split()[-1])
 
 
@@ -48,8 +49,10 @@ def main() -> None:
         for _ in range(2):
             for onednn in best:
                 best[onednn] = min(best[onednn], seconds_per_step(name, onednn, args.steps))
-        print(f"{name}: oneDNN off {1000 * best['0']:6.0f} ms per step, on "
-              f"{1000 * best['1']:6.0f} ms; off / on = {best['0'] / best['1']:.2f}")
+        print(
+            f"{name}: oneDNN off {1000 * best['0']:6.0f} ms per step, on "
+            f"{1000 * best['1']:6.0f} ms; off / on = {best['0'] / best['1']:.2f}"
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -161,10 +161,10 @@ def _distinct(shape: tuple[int, int]) -> np.ndarray:
     return _RNG.permutation(shape[0] * shape[1]).reshape(shape).astype(float)
 
 
-_SEED = cnn.SEED_IMAGE_6X6.astype(float), cnn.SHARPEN_KERNEL.astype(float)
+_EXAMPLE = cnn.EXAMPLE_IMAGE_6X6.astype(float), cnn.SHARPEN_KERNEL.astype(float)
 _CONV_CASES = [
     _image_case(_ints((5, 5)), _ints((3, 3), -2, 3)),
-    _image_case(*_SEED),
+    _image_case(*_EXAMPLE),
     _image_case(_ints((5, 7)), _ints((2, 3), -2, 3)),
     _image_case(_ints((7, 4)), _ints((3, 2), -2, 3)),
     _image_case(_ints((3, 3)), _ints((3, 3), -2, 3)),
@@ -173,7 +173,7 @@ _STRIDE_CASES = [
     _image_case(_ints((7, 7)), _ints((3, 3), -2, 3), 2),
     _image_case(_ints((8, 8)), _ints((3, 3), -2, 3), 2),
     _image_case(_ints((9, 7)), _ints((2, 3), -2, 3), 3),
-    _image_case(*_SEED, 1),
+    _image_case(*_EXAMPLE, 1),
     _image_case(_ints((6, 5)), _ints((1, 1), 1, 3), 2),
 ]
 _SIZE_CASES = [
@@ -202,7 +202,7 @@ _PAD_CASES = [
 _POOL_CASES = [
     ((x, size), f"on a {x.shape[0]}x{x.shape[1]} input with size {size}")
     for x, size in [
-        (cnn.SEED_POOL_4X4.astype(float), 2),
+        (cnn.EXAMPLE_POOL_4X4.astype(float), 2),
         (_distinct((6, 6)), 2),
         (_distinct((6, 6)), 3),
         (_distinct((7, 5)), 2),

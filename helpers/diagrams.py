@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.patches import Circle, Rectangle
 
 from helpers.numpy_cnn import (
-    SEED_IMAGE_6X6,
-    SEED_POOL_4X4,
+    EXAMPLE_IMAGE_6X6,
+    EXAMPLE_POOL_4X4,
     SHARPEN_KERNEL,
     conv2d,
     conv_output_size,
@@ -42,7 +42,7 @@ SMALL_CNN_LAYERS = [
     ("dense + softmax", (10,)),
 ]
 # (row, col) of the window the sliding-kernel figure follows.
-WINDOW = (1, 2)
+WINDOW = (1, 1)
 
 
 def _panel_row(items, title, note=None, labels=0.0):
@@ -133,16 +133,16 @@ def _product(k, x):
 
 
 def draw_sliding_kernel(row=WINDOW[0], col=WINDOW[1]):
-    """The kernel over one 3x3 window of the seed image, and the output cell it makes."""
+    """The kernel over one 3x3 window of the example image, and the output cell it makes."""
     kernel = np.asarray(SHARPEN_KERNEL)
     kh, kw = kernel.shape
-    output = conv2d(SEED_IMAGE_6X6, kernel).astype(int)
-    window = SEED_IMAGE_6X6[row : row + kh, col : col + kw]
+    output = conv2d(EXAMPLE_IMAGE_6X6, kernel).astype(int)
+    window = EXAMPLE_IMAGE_6X6[row : row + kh, col : col + kw]
     terms = " + ".join(map(_product, kernel.ravel(), window.ravel()))
     value = int(np.sum(window * kernel))
     fig, _ = _panel_row(
         [
-            {"matrix": SEED_IMAGE_6X6, "title": "image (6x6)", "box": (row, col, kh, kw)},
+            {"matrix": EXAMPLE_IMAGE_6X6, "title": "image (6x6)", "box": (row, col, kh, kw)},
             "⊙\nmultiply\nand add",
             {"matrix": kernel, "title": "kernel (3x3)"},
             "→",
@@ -155,14 +155,14 @@ def draw_sliding_kernel(row=WINDOW[0], col=WINDOW[1]):
 
 
 def draw_zero_padding():
-    """The seed image, zero-padded by one pixel, and the same-size output it gives."""
+    """The example image, zero-padded by one pixel, and the same-size output it gives."""
     pad = 1
-    padded = pad2d(SEED_IMAGE_6X6, pad).astype(int)
+    padded = pad2d(EXAMPLE_IMAGE_6X6, pad).astype(int)
     same = conv2d(padded, SHARPEN_KERNEL).astype(int)
     size = len(SHARPEN_KERNEL)
     fig, (_, ax_padded, _) = _panel_row(
         [
-            {"matrix": SEED_IMAGE_6X6, "title": "image (6x6)"},
+            {"matrix": EXAMPLE_IMAGE_6X6, "title": "image (6x6)"},
             "→\npad with\nzeros",
             {"matrix": padded, "title": "padded (8x8)", "box": (0, 0, size, size)},
             "→\n⊙ the 3x3\nkernel",
@@ -181,18 +181,18 @@ def draw_zero_padding():
 
 
 def draw_max_pooling():
-    """2x2 max pooling of the 4x4 seed: each window and its maximum in its own colour."""
-    pooled = max_pool2d(SEED_POOL_4X4).astype(int)
+    """2x2 max pooling of the 4x4 example: each window and its maximum in its own colour."""
+    pooled = max_pool2d(EXAMPLE_POOL_4X4).astype(int)
     fig, (ax_in, ax_out) = _panel_row(
         [
-            {"matrix": SEED_POOL_4X4, "title": "input (4x4)"},
+            {"matrix": EXAMPLE_POOL_4X4, "title": "input (4x4)"},
             "→\nmax of each\n2x2 window",
             {"matrix": pooled, "title": "output (2x2)"},
         ],
         "2x2 max pooling",
     )
     for (r, c), colour in zip(np.ndindex(pooled.shape), COLOURS, strict=True):
-        window = SEED_POOL_4X4[2 * r : 2 * r + 2, 2 * c : 2 * c + 2]
+        window = EXAMPLE_POOL_4X4[2 * r : 2 * r + 2, 2 * c : 2 * c + 2]
         _cells(ax_in, 2 * r, 2 * c, 2, 2, fill=colour, edge="black")
         _cells(ax_out, r, c, fill=colour, edge="black")
         wr, wc = np.unravel_index(np.argmax(window), window.shape)

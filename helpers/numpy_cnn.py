@@ -33,20 +33,20 @@ def _constant(rows: list[list[int]]) -> np.ndarray:
     return array
 
 
-# The tutorial's worked examples: a 6x6 grayscale image, a sharpening kernel and a 4x4 input for
-# pooling (2x2 max pooling gives [[6, 5], [8, 7]]).
-SEED_IMAGE_6X6 = _constant(
+# The original tutorial's worked examples, verbatim: a 6x6 grayscale image, the sharpen kernel,
+# and a 4x4 input for pooling (2x2 max pooling gives [[6, 5], [8, 7]]).
+EXAMPLE_IMAGE_6X6 = _constant(
     [
-        [3, 0, 1, 2, 7, 4],
-        [1, 5, 8, 9, 3, 1],
-        [2, 7, 2, 5, 1, 3],
-        [0, 1, 3, 1, 7, 8],
-        [4, 2, 1, 6, 2, 8],
-        [2, 4, 5, 2, 3, 9],
+        [1, 2, 8, 6, 12, 1],
+        [7, 5, 6, 9, 5, 2],
+        [6, 9, 10, 2, 3, 9],
+        [6, 5, 6, 5, 12, 13],
+        [7, 6, 4, 8, 11, 3],
+        [8, 9, 1, 6, 4, 8],
     ]
 )
 SHARPEN_KERNEL = _constant([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])
-SEED_POOL_4X4 = _constant([[1, 2, 5, 2], [6, 4, 2, 4], [2, 1, 3, 7], [8, 5, 1, 6]])
+EXAMPLE_POOL_4X4 = _constant([[1, 2, 5, 2], [6, 4, 2, 4], [2, 1, 3, 7], [8, 5, 1, 6]])
 
 
 def _is_int(value: object) -> bool:

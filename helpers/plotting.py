@@ -11,6 +11,9 @@ from helpers.data import FASHION_MNIST_CLASSES
 
 TITLE_SIZE = 15
 LABEL_SIZE = 12
+# Matrices with negative values (kernels, convolution outputs): brown below 0, white at 0, teal
+# above, so that the red outline of `show_matrix`'s box stands out on both sides.
+DIVERGING_CMAP = "BrBG"
 
 
 def _as_image_batch(images) -> np.ndarray:
@@ -79,20 +82,27 @@ def show_images(
 
 
 def show_matrix(
-    matrix, *, title=None, ax=None, fmt=None, box=None, cmap="Blues", vmin=None, vmax=None
+    matrix, *, title=None, ax=None, fmt=None, box=None, cmap=None, vmin=None, vmax=None
 ):
     """A small matrix drawn as coloured cells with its numbers written in them.
 
     matrix: `(H, W)`. fmt: a format spec such as ".2f" (default: integers as integers,
     other numbers to 2 significant digits). box: `(row, col, height, width)` to outline,
-    for example the window a kernel is looking at. vmin, vmax: the values drawn with the
-    colour map's ends (default: the matrix's own range). Returns the Axes.
+    for example the window a kernel is looking at. cmap: default "Blues", or, for a matrix
+    with negative values, the diverging `DIVERGING_CMAP` centred on 0 (white), so that -2 and 2
+    are equally strong and 0 is blank. vmin, vmax: the values drawn with the colour map's ends
+    (default: the matrix's own range, symmetric around 0 for the diverging map). Returns the Axes.
     """
     matrix = np.asarray(matrix)
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D (H, W); got shape {matrix.shape}")
     if matrix.size > 400:
         raise ValueError(f"a {matrix.shape} matrix is too big to write out; use plt.imshow")
+    if cmap is None and matrix.min() < 0:
+        cmap = DIVERGING_CMAP
+        limit = np.abs(matrix).max()
+        vmin, vmax = (-limit if vmin is None else vmin), (limit if vmax is None else vmax)
+    cmap = cmap or "Blues"
     if ax is None:
         h, w = matrix.shape
         _, ax = plt.subplots(figsize=(0.6 * w + 0.8, 0.6 * h + 0.8))

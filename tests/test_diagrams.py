@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from helpers import diagrams
-from helpers.numpy_cnn import SEED_IMAGE_6X6, SHARPEN_KERNEL, conv2d
+from helpers.numpy_cnn import EXAMPLE_IMAGE_6X6, SHARPEN_KERNEL, conv2d
 
 
 def panel(fig, title):
@@ -56,7 +56,7 @@ def test_every_figure_is_returned_with_a_title(draw):
 def test_sliding_kernel_writes_the_convolution_and_the_arithmetic_of_its_cell():
     fig = diagrams.draw_sliding_kernel()
     output = panel(fig, "output (4x4)")
-    expected = conv2d(SEED_IMAGE_6X6, SHARPEN_KERNEL)
+    expected = conv2d(EXAMPLE_IMAGE_6X6, SHARPEN_KERNEL)
     np.testing.assert_array_equal(written_matrix(output), expected)
 
     ((row, col, _, _),) = red_boxes(output)
@@ -71,7 +71,7 @@ def test_sliding_kernel_writes_the_convolution_and_the_arithmetic_of_its_cell():
 def test_zero_padding_shows_the_same_size_output():
     fig = diagrams.draw_zero_padding()
     assert written_matrix(panel(fig, "padded (8x8)")).shape == (8, 8)
-    same = conv2d(SEED_IMAGE_6X6, SHARPEN_KERNEL, padding="same")
+    same = conv2d(EXAMPLE_IMAGE_6X6, SHARPEN_KERNEL, padding="same")
     np.testing.assert_array_equal(written_matrix(panel(fig, "output (6x6)")), same)
 
 

@@ -243,21 +243,21 @@ def test_pooling_of_one_image_is_a_batch_of_one(pool, padding: str):
 
 
 # The tutorial's worked example, by hand. Top-left output pixel: the window is
-# [[3, 0, 1], [1, 5, 8], [2, 7, 2]], so 5 * 5 - (0 + 1 + 8 + 7) = 9.
+# [[1, 2, 8], [7, 5, 6], [6, 9, 10]], so 5 * 5 - (2 + 7 + 6 + 9) = 1.
 SHARPENED_VALID = [
-    [9, 23, 27, -3],
-    [25, -13, 12, -13],
-    [-7, 10, -16, 23],
-    [0, -11, 24, -14],
+    [1, -2, 26, -1],
+    [19, 27, -17, -13],
+    [-2, 6, -3, 28],
+    [5, -1, 14, 28],
 ]
-# With a border of zeros: the top-left pixel is 5 * 3 - (0 + 0 + 0 + 1) = 14.
+# With a border of zeros: the top-left pixel is 5 * 1 - (0 + 0 + 2 + 7) = -4.
 SHARPENED_SAME = [
-    [14, -9, -5, -7, 26, 12],
-    [-5, 9, 23, 27, -3, -5],
-    [2, 25, -13, 12, -13, 5],
-    [-7, -7, 10, -16, 23, 22],
-    [16, 0, -11, 24, -14, 21],
-    [2, 11, 18, -4, 2, 34],
+    [-4, -4, 26, 1, 48, -9],
+    [23, 1, -2, 26, -1, -5],
+    [8, 19, 27, -17, -13, 27],
+    [12, -2, 6, -3, 28, 41],
+    [15, 5, -1, 14, 28, -17],
+    [24, 30, -14, 17, -5, 33],
 ]
 
 
@@ -271,8 +271,8 @@ def tf_conv_2d(image: np.ndarray, kernel: np.ndarray, padding: str) -> np.ndarra
 @pytest.mark.parametrize(
     ("padding", "expected"), [("valid", SHARPENED_VALID), ("same", SHARPENED_SAME)]
 )
-def test_seed_image_sharpened(padding: str, expected: list[list[int]]):
-    image, kernel = cnn.SEED_IMAGE_6X6, cnn.SHARPEN_KERNEL
+def test_example_image_sharpened(padding: str, expected: list[list[int]]):
+    image, kernel = cnn.EXAMPLE_IMAGE_6X6, cnn.SHARPEN_KERNEL
     got = cnn.conv2d(image, kernel, padding=padding)
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(tf_conv_2d(image, kernel, padding.upper()), expected)
@@ -282,15 +282,15 @@ def test_seed_image_sharpened(padding: str, expected: list[list[int]]):
         np.testing.assert_array_equal(cnn.conv2d(image, kernel, padding=1), expected)
 
 
-def test_seed_pooling():
-    np.testing.assert_array_equal(cnn.max_pool2d(cnn.SEED_POOL_4X4), [[6, 5], [8, 7]])
-    np.testing.assert_array_equal(cnn.avg_pool2d(cnn.SEED_POOL_4X4), [[3.25, 3.25], [4.0, 4.25]])
-    x = cnn.SEED_POOL_4X4[None, :, :, None].astype(np.float32)
+def test_example_pooling():
+    np.testing.assert_array_equal(cnn.max_pool2d(cnn.EXAMPLE_POOL_4X4), [[6, 5], [8, 7]])
+    np.testing.assert_array_equal(cnn.avg_pool2d(cnn.EXAMPLE_POOL_4X4), [[3.25, 3.25], [4.0, 4.25]])
+    x = cnn.EXAMPLE_POOL_4X4[None, :, :, None].astype(np.float32)
     np.testing.assert_array_equal(tf.nn.max_pool2d(x, 2, 2, "VALID")[0, :, :, 0], [[6, 5], [8, 7]])
 
 
-def test_seed_arrays_are_read_only():
-    for array in (cnn.SEED_IMAGE_6X6, cnn.SHARPEN_KERNEL, cnn.SEED_POOL_4X4):
+def test_example_arrays_are_read_only():
+    for array in (cnn.EXAMPLE_IMAGE_6X6, cnn.SHARPEN_KERNEL, cnn.EXAMPLE_POOL_4X4):
         with pytest.raises(ValueError, match="read-only"):
             array[0, 0] = 1
 
@@ -360,11 +360,11 @@ def test_dtypes():
     assert cnn.conv2d(x32.astype(np.float64), x32[:3, :3]).dtype == np.float64
     assert cnn.conv2d(np.ones((4, 4), int), x32[:3, :3]).dtype == np.float32
     assert cnn.conv2d(x32, cnn.SHARPEN_KERNEL).dtype == np.float32  # an int kernel keeps float32
-    assert cnn.conv2d(cnn.SEED_IMAGE_6X6, cnn.SHARPEN_KERNEL).dtype.kind == "f"
+    assert cnn.conv2d(cnn.EXAMPLE_IMAGE_6X6, cnn.SHARPEN_KERNEL).dtype.kind == "f"
     assert cnn.max_pool2d(x32).dtype == np.float32
     assert cnn.avg_pool2d(x32).dtype == np.float32
-    assert cnn.avg_pool2d(cnn.SEED_POOL_4X4).dtype.kind == "f"
-    assert cnn.max_pool2d(cnn.SEED_POOL_4X4, padding="same").dtype == cnn.SEED_POOL_4X4.dtype
+    assert cnn.avg_pool2d(cnn.EXAMPLE_POOL_4X4).dtype.kind == "f"
+    assert cnn.max_pool2d(cnn.EXAMPLE_POOL_4X4, padding="same").dtype == cnn.EXAMPLE_POOL_4X4.dtype
     assert cnn.relu(x32).dtype == np.float32
     assert cnn.softmax(x32).dtype == np.float32
     assert cnn.pad2d(x32, 1).dtype == np.float32

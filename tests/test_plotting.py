@@ -6,6 +6,7 @@ from matplotlib.figure import Figure
 
 from helpers.data import FASHION_MNIST_CLASSES
 from helpers.plotting import (
+    DIVERGING_CMAP,
     confusion_matrix,
     plot_confusion_matrix,
     plot_feature_maps,
@@ -75,6 +76,20 @@ def test_show_matrix_writes_dark_on_light_and_light_on_dark():
     assert ax.images[0].get_clim() == (0, 255)
     blues = show_matrix(np.array([[0, 255]]))
     assert [t.get_color() for t in blues.texts] == ["black", "white"]
+
+
+def test_show_matrix_centres_negative_values_on_white():
+    """-2 is as strong as 2 and 0 is blank: a diverging map with symmetric limits."""
+    ax = show_matrix(np.array([[-2, 0, 1]]))
+    image = ax.images[0]
+    assert image.cmap.name == DIVERGING_CMAP
+    assert image.get_clim() == (-2, 2)
+    low, zero, high = (np.array(image.cmap(image.norm(v))[:3]) for v in (-2, 0, 2))
+    assert zero.min() > 0.9  # white, or nearly
+    assert np.linalg.norm(low - zero) > 0.5 and np.linalg.norm(high - zero) > 0.5
+    assert show_matrix(np.array([[0, 3]])).images[0].cmap.name == "Blues"
+    chosen = show_matrix(np.array([[-1, 1]]), cmap="gray", vmin=-3, vmax=3).images[0]
+    assert (chosen.cmap.name, chosen.get_clim()) == ("gray", (-3, 3))
 
 
 def test_plot_history_draws_training_and_validation():

@@ -46,7 +46,8 @@ def test_the_pinned_python_versions_agree_everywhere():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     makefile = (ROOT / "Makefile").read_text()
     versions = next(
-        line.split(":=")[1].split() for line in makefile.splitlines()
+        line.split(":=")[1].split()
+        for line in makefile.splitlines()
         if line.startswith("PYTHON_VERSIONS :=")
     )
     assert project["requires-python"] == f">={versions[0]}"
@@ -57,7 +58,10 @@ def test_make_refuses_a_python_without_a_pinned_tensorflow_wheel(tmp_path):
     venv = tmp_path / "venv"
     result = subprocess.run(
         ["make", "-s", "setup", f"VENV={venv}", "PYTHON_VERSIONS=2.7"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "has no wheel of the pinned TensorFlow" in result.stderr
@@ -73,13 +77,21 @@ def free_port() -> int:
 
 def test_make_lab_starts_jupyterlab_without_the_news_prompt():
     port, token = free_port(), "cnn-tutorial-test"
-    args = (f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} "
-            f"--IdentityProvider.token={token}")
-    url = (f"http://127.0.0.1:{port}/lab/api/settings/"
-           f"@jupyterlab/apputils-extension:notification?token={token}")
+    args = (
+        f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} "
+        f"--IdentityProvider.token={token}"
+    )
+    url = (
+        f"http://127.0.0.1:{port}/lab/api/settings/"
+        f"@jupyterlab/apputils-extension:notification?token={token}"
+    )
     lab = subprocess.Popen(
-        ["make", "-s", "lab", f"LAB_ARGS={args}"], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,  # its own process group
+        ["make", "-s", "lab", f"LAB_ARGS={args}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group
     )
     try:
         deadline = time.monotonic() + 180

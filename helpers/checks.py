@@ -79,6 +79,11 @@ def _diagnose(got, expected, args, where, mistakes, size_hint) -> str | None:
             "number, so use // (floor division) or int(...)"
         )
     got_dtype = getattr(got, "dtype", None)
+    if getattr(got_dtype, "kind", None) == "c":
+        return (
+            f"Your function returned complex numbers ({got_dtype}) {where}: the answer is real, "
+            "so look for a 1j or the square root of a negative number"
+        )
     try:
         got = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
@@ -136,7 +141,18 @@ def _check(
                 detail = f": {str(exc).strip()}" if str(exc).strip() else ""
                 print(f"❌ Your function raised {type(exc).__name__} {where}{detail}")
                 return
-            sentence = _diagnose(got, expected, args, where, mistakes, size_hint)
+            changed = any(
+                isinstance(a, np.ndarray) and not np.array_equal(a, c, equal_nan=True)
+                for a, c in zip(args, copies, strict=True)
+            )
+            if changed:
+                sentence = (
+                    f"Your function changed its input {where}: the caller's array must stay as "
+                    "it was, so build a new array (np.maximum(x, 0), np.zeros(...)) or work on "
+                    "x.copy()"
+                )
+            else:
+                sentence = _diagnose(got, expected, args, where, mistakes, size_hint)
         if sentence is not None:
             print(f"❌ {sentence}.")
             return

@@ -120,7 +120,8 @@ def read_idx(path: Path, name: str) -> np.ndarray:
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    # A copy: frombuffer's view of the bytes is read-only, and Keras's arrays are writable.
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def _missing_message(missing: list[str], reason: str) -> str:

@@ -136,6 +136,14 @@ def _from_batch(y: np.ndarray, ndim: int) -> np.ndarray:
     return y
 
 
+def _fits(value, dtype) -> bool:
+    """Can `value` be stored in an array of the integer (or bool) `dtype` unchanged?"""
+    try:
+        return bool(np.array(value, dtype=dtype) == value)
+    except (OverflowError, ValueError, TypeError):
+        return False
+
+
 def pad2d(x, pad, value=0.0) -> np.ndarray:
     """Pad the two spatial axes of x, (H, W), (H, W, C) or (N, H, W, C), with `value`.
 
@@ -152,6 +160,11 @@ def pad2d(x, pad, value=0.0) -> np.ndarray:
         raise ValueError(f"pad must hold ints, got {pad!r}")
     if min(top, bottom, left, right) < 0:
         raise ValueError(f"pad must not be negative, got {pad!r}")
+    if x.dtype.kind in "iub" and not _fits(value, x.dtype):
+        raise ValueError(
+            f"value {value!r} cannot be stored in the image's dtype {x.dtype}: "
+            "convert the image first, e.g. x.astype('float32')"
+        )
     widths = ((0, 0), (top, bottom), (left, right), (0, 0))
     padded = np.pad(_to_batch(x), widths, constant_values=value)
     return _from_batch(padded, x.ndim)
@@ -292,10 +305,18 @@ def max_pool2d(x, pool_size=2, stride=None, padding="valid") -> np.ndarray:
 
     x is (H, W), (H, W, C) or (N, H, W, C), and the output has the same layout. pool_size and
     stride are ints or pairs; stride defaults to pool_size. With padding='same' the padded
-    pixels never win (they are -inf).
+    pixels never win (they are -inf). A NaN in a window makes that output NaN (NumPy's rule;
+    TensorFlow's CPU kernel may skip it instead), so a NaN is never hidden.
     """
     x = np.asarray(x)
-    lowest = -np.inf if np.issubdtype(x.dtype, np.inexact) else np.iinfo(x.dtype).min
+    if x.dtype == bool:
+        lowest = False
+    elif np.issubdtype(x.dtype, np.inexact):
+        lowest = -np.inf
+    elif np.issubdtype(x.dtype, np.integer):
+        lowest = np.iinfo(x.dtype).min
+    else:
+        raise ValueError(f"x must hold numbers, got dtype {x.dtype}")
     windows = _pool_windows(_to_batch(x), pool_size, stride, padding, lowest)
     return _from_batch(windows.max(axis=(3, 4)), x.ndim)
 
@@ -304,7 +325,8 @@ def avg_pool2d(x, pool_size=2, stride=None, padding="valid") -> np.ndarray:
     """Average pooling, as `keras.layers.AveragePooling2D`: the mean of each window.
 
     Same arguments and shapes as `max_pool2d`. With padding='same' the padded pixels are left
-    out of the average: a window is divided by the number of real pixels in it.
+    out of the average: a window is divided by the number of real pixels in it. A NaN in a
+    window makes that output NaN, as in Keras.
     """
     x = np.asarray(x)
     batch = _to_batch(x).astype(_float_dtype(x), copy=False)
@@ -338,6 +360,8 @@ def softmax(z, axis: int = -1) -> np.ndarray:
     The maximum is subtracted first: that does not change the result, and exp never overflows.
     """
     z = np.asarray(z)
+    if z.size == 0:
+        raise ValueError(f"softmax needs at least one value along axis {axis}, got shape {z.shape}")
     z = z.astype(_float_dtype(z), copy=False)
     exp = np.exp(z - z.max(axis=axis, keepdims=True))
     return exp / exp.sum(axis=axis, keepdims=True)

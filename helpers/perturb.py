@@ -75,6 +75,11 @@ def brighten(images, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
     lifts (or lowers) every pixel, the black background included.
     """
     images = _as_batch(images)
+    if images.size and np.nanmax(images) > 1:
+        raise ValueError(
+            f"brighten expects pixels in [0, 1], got values up to {np.nanmax(images):g}: "
+            "scale the images first, e.g. images / 255 for uint8 pixels"
+        )
     if scale < 0:
         raise ValueError(f"scale must be at least 0 (a negative scale inverts the image): {scale}")
     return np.clip(images * np.float32(scale) + np.float32(offset), 0.0, 1.0)

@@ -266,6 +266,22 @@ def test_a_student_cannot_change_the_cases(capsys):
     assert first.startswith("❌ ") and second.startswith("✅ ")
 
 
+def test_a_function_that_changes_its_input_fails_even_when_its_output_is_right(capsys):
+    def relu_in_place(x):
+        x[x < 0] = 0
+        return x
+
+    checks.check_relu(relu_in_place)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ ") and "changed its input" in out
+
+
+def test_complex_output_fails_even_with_a_zero_imaginary_part(capsys):
+    checks.check_relu(lambda x: np.maximum(x, 0) + 0j)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ ") and "complex" in out
+
+
 def test_no_warning_for_an_overflowing_softmax(recwarn):
     checks.check_softmax(lambda z: softmax(z, stable=False))
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -121,6 +121,15 @@ def test_loads_from_the_cache(tiny):
     assert_tiny_loaded(data.load_fashion_mnist())
 
 
+def test_arrays_are_writable_as_keras_returns_them(tiny):
+    put(tiny.cache, tiny.gz)
+    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
+    for array in (x_train, y_train, x_test, y_test):
+        assert array.flags.writeable
+    np.random.default_rng(0).shuffle(y_train)  # what a student may do
+    x_train[0, 0, 0] = 255
+
+
 def test_reads_debians_folder_in_place(tiny):
     put(tiny.debian, tiny.gz)
     assert_tiny_loaded(data.load_fashion_mnist())

@@ -502,3 +502,44 @@ BAD_INPUTS = {
 def test_bad_input_raises_a_clear_value_error(call, message: str):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("value", [300, -1, 0.5])
+def test_pad2d_refuses_a_value_the_dtype_cannot_hold(value):
+    with pytest.raises(ValueError, match="cannot be stored.*uint8"):
+        cnn.pad2d(np.zeros((2, 2), dtype=np.uint8), 1, value)
+
+
+def test_pad2d_keeps_a_value_that_fits():
+    assert cnn.pad2d(np.zeros((2, 2), dtype=np.uint8), 1, 255)[0, 0] == 255
+    assert cnn.pad2d(np.zeros((2, 2), dtype=np.float32), 1, 0.5)[0, 0] == 0.5
+
+
+def test_pooling_bool_maps():
+    mask = np.array([[True, False, False, False], [False, False, False, False]])
+    np.testing.assert_array_equal(cnn.max_pool2d(mask), [[True, False]])
+    np.testing.assert_array_equal(
+        cnn.max_pool2d(mask, padding="same", stride=1)[:, :2], [[1, 0], [0, 0]]
+    )
+    np.testing.assert_array_equal(cnn.avg_pool2d(mask), [[0.25, 0.0]])
+
+
+def test_nan_and_inf_propagate():
+    """A NaN in a window gives NaN (never hidden); inf is a value like any other."""
+    x = np.array([[np.nan, 1.0, 4.0, 5.0], [2.0, 3.0, np.inf, 6.0]])
+    for pool in (cnn.max_pool2d, cnn.avg_pool2d):
+        out = pool(x)
+        assert np.isnan(out[0, 0]) and out[0, 1] == np.inf
+    conv = cnn.conv2d(x, np.ones((2, 2)))
+    assert np.isnan(conv[0, 0]) and conv[0, 1:].tolist() == [np.inf, np.inf]
+    # Keras agrees where the answer is defined: inf in a window, and NaN in an average.
+    keras_x = x[None, :, :, None].astype(np.float32)
+    keras_avg = tf.nn.avg_pool2d(keras_x, 2, 2, "VALID")[0, :, :, 0].numpy()
+    assert np.isnan(keras_avg[0, 0]) and keras_avg[0, 1] == np.inf
+    assert tf.nn.max_pool2d(keras_x, 2, 2, "VALID")[0, 0, 1, 0].numpy() == np.inf
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0,)])
+def test_softmax_of_nothing_is_an_error(shape):
+    with pytest.raises(ValueError, match="at least one value"):
+        cnn.softmax(np.zeros(shape))

@@ -102,3 +102,11 @@ def test_uint8_images_come_back_as_float32():
 def test_bad_input_is_explained(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_brighten_refuses_pixels_beyond_one():
+    with pytest.raises(ValueError, match=r"\[0, 1\].*255"):
+        brighten(np.full((1, 2, 2, 1), 255, dtype=np.uint8), scale=1.2)
+    assert brighten(np.full((1, 2, 2, 1), 0.5, dtype=np.float32), scale=1.2).max() == np.float32(
+        0.6
+    )

@@ -136,15 +136,23 @@ def show_matrix(
     return ax
 
 
-def plot_history(history, *, title="Learning curves"):
-    """Loss and accuracy per epoch, on the training and the validation data.
-
-    history: a Keras `History` (what `model.fit` returns) or its `.history` dict, with "loss"
-    and optionally "accuracy", "val_loss", "val_accuracy". Returns the Figure.
-    """
+def _curves(history) -> dict:
     curves = getattr(history, "history", history)
     if not isinstance(curves, dict) or not curves.get("loss"):
         raise ValueError("history must be what model.fit returns, with a 'loss' entry per epoch")
+    return curves
+
+
+def plot_history(history, *, title="Learning curves", same_scale_as=None):
+    """Loss and accuracy per epoch, on the training and the validation data.
+
+    history: a Keras `History` (what `model.fit` returns) or its `.history` dict, with "loss"
+    and optionally "accuracy", "val_loss", "val_accuracy". same_scale_as: other histories (a
+    list) whose curves the y-axes must fit too, so that two plots drawn with the same list
+    compare at a glance. Returns the Figure.
+    """
+    curves = _curves(history)
+    together = [curves, *map(_curves, same_scale_as or [])]
     metrics = [m for m in ("loss", "accuracy") if m in curves]
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False, layout="constrained"
@@ -159,6 +167,10 @@ def plot_history(history, *, title="Learning curves"):
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=LABEL_SIZE)
+        values = [v for c in together for key in (metric, f"val_{metric}") for v in c.get(key, [])]
+        low, high = min(values), max(values)
+        margin = 0.05 * (high - low) or 0.05
+        ax.set_ylim(low - margin, high + margin)
     fig.suptitle(title, fontsize=TITLE_SIZE)
     return fig
 

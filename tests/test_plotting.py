@@ -102,6 +102,19 @@ def test_plot_history_draws_training_and_validation():
     assert loss_ax.get_xlabel() == "epoch"
 
 
+def test_plot_history_puts_two_models_on_one_scale():
+    ours = {"loss": [0.5, 0.3], "val_loss": [0.4, 0.3], "accuracy": [0.85, 0.93]}
+    baseline = {"loss": [0.9, 0.6], "val_loss": [0.7, 0.65], "accuracy": [0.7, 0.8]}
+    figs = [plot_history(h, same_scale_as=[ours, baseline]) for h in (ours, baseline)]
+    for metric in (0, 1):
+        (low, high), other = (fig.axes[metric].get_ylim() for fig in figs)
+        assert (low, high) == other
+        values = [0.3, 0.9] if metric == 0 else [0.7, 0.93]
+        assert low < min(values) and high > max(values)
+    alone = plot_history(ours).axes[0].get_ylim()
+    assert alone[1] < 0.9  # without the other model, the scale fits its own curves
+
+
 @pytest.mark.parametrize("history", [{}, {"accuracy": [0.5]}, [1.0, 0.5]])
 def test_plot_history_wants_what_fit_returns(history):
     with pytest.raises(ValueError, match="model.fit"):

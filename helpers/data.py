@@ -124,10 +124,18 @@ def read_idx(path: Path, name: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
+WRONG_BYTES = "received bytes that are not the published file (their hash differs)"
+WRONG_BYTES_MEANS = (
+    "Wrong bytes usually mean that a Wi-Fi login page (captive portal) or a proxy answered instead "
+    "of the server: log in to the network, or use another one, and try again.\n"
+)
+
+
 def _missing_message(missing: list[str], reason: str) -> str:
     names = "\n".join(f"    {name}.gz" for name in missing)
     return (
         f"Fashion-MNIST could not be downloaded ({reason}).\n"
+        f"{WRONG_BYTES_MEANS if WRONG_BYTES in reason else ''}"
         f"Put these files in {_cache_folder()}:\n{names}\n"
         f"or, on Debian or Ubuntu, install them for every user with:\n"
         f"    sudo apt install {DEBIAN_PACKAGE}\n"
@@ -161,8 +169,10 @@ def download(names=None) -> dict[str, Path]:
                     )
                 )
                 break
-            except (requests.RequestException, ValueError) as exc:
+            except requests.RequestException as exc:
                 reasons.append(f"{mirror}: {type(exc).__name__}")
+            except ValueError:  # pooch: the file's hash is not the published one
+                reasons.append(f"{mirror}: {WRONG_BYTES}")
         else:
             raise DataError(_missing_message(names[len(paths) :], "; ".join(reasons))) from None
     return paths

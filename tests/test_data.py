@@ -238,6 +238,22 @@ def test_an_interrupted_or_wrong_download_leaves_nothing_behind(tiny, server, mo
     assert_tiny_loaded(data.load_fashion_mnist())
 
 
+def test_wrong_bytes_are_called_wrong_bytes_not_offline(tiny, server, monkeypatch):
+    portal = b"<html>Please log in to the hotel Wi-Fi</html>"
+    serve(server, tiny, monkeypatch, files={n: portal for n in TINY})
+    with pytest.raises(data.DataError) as error:
+        data.load_fashion_mnist()
+    message = str(error.value)
+    assert "not the published file" in message and "captive portal" in message
+    assert "ValueError" not in message
+
+
+def test_offline_does_not_mention_wrong_bytes(tiny):
+    with pytest.raises(data.DataError) as error:
+        data.load_fashion_mnist()
+    assert "ConnectionError" in str(error.value) and "captive portal" not in str(error.value)
+
+
 def test_a_silent_server_times_out(tiny, server, monkeypatch):
     serve(server, tiny, monkeypatch)
     server.mode = "hang"

@@ -4,6 +4,8 @@ Every function returns the matplotlib Figure (or Axes) it drew, so a notebook ca
 adjust it; Jupyter shows it by itself.
 """
 
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -79,6 +81,20 @@ def show_images(
     if suptitle:
         fig.suptitle(suptitle, fontsize=TITLE_SIZE)
     return fig
+
+
+def show_as_jpeg(fig, quality=90):
+    """Show `fig` in the notebook as a JPEG and close it, instead of `plt.show()`.
+
+    For figures of photos (and noise), where a lossless PNG is several times larger and makes the
+    stored notebook heavy; keep PNG for figures of text and lines.
+    """
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="jpeg", bbox_inches="tight", pil_kwargs={"quality": quality})
+    plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="jpeg"))
 
 
 def show_matrix(

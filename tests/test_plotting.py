@@ -1,5 +1,8 @@
 """helpers.plotting: right shapes give the right figure; wrong ones a clear error."""
 
+import io
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -12,6 +15,7 @@ from helpers.plotting import (
     plot_feature_maps,
     plot_history,
     plot_kernels,
+    show_as_jpeg,
     show_images,
     show_matrix,
 )
@@ -177,3 +181,20 @@ def test_plot_feature_maps_draws_at_most_max_maps():
 def test_plot_feature_maps_wants_one_image(shape):
     with pytest.raises(ValueError, match="one image"):
         plot_feature_maps(np.zeros(shape))
+
+
+def test_show_as_jpeg_shows_a_jpeg_and_closes_the_figure(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.imshow(np.random.default_rng(0).random((100, 100)), cmap="gray")
+    assert show_as_jpeg(fig) is None  # nothing for a notebook cell to print
+    ((image,),) = [shown]
+    jpeg = image.data
+    assert jpeg[:3] == b"\xff\xd8\xff"  # a JPEG's first bytes
+    assert not plt.fignum_exists(fig.number)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    assert len(jpeg) < len(png.getvalue()) / 2

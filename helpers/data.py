@@ -15,10 +15,14 @@ it is; `python -m helpers.data download` fetches any missing files into `data_di
 that prepares offline.
 """
 
+import errno
 import gzip
 import hashlib
 import os
+import re
+import socket
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -107,6 +111,11 @@ def read_idx(path: Path, name: str) -> np.ndarray:
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
+    except PermissionError:
+        raise DataError(
+            f"Cannot read {path}: you are not allowed to (its permissions). Ask its owner to "
+            f"make it readable (chmod a+r), or point CNN_TUTORIAL_DATA elsewhere."
+        ) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"{path} is not a complete gzip file ({exc}). To fix it, {_fix_for(path)}"
@@ -143,36 +152,100 @@ def _missing_message(missing: list[str], reason: str) -> str:
     )
 
 
+def _cannot_write(exc: OSError, path: Path) -> DataError:
+    """What a failed write to `path` means for the reader, and how to fix it."""
+    elsewhere = "or point CNN_TUTORIAL_DATA at a folder you can write to"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = (
+            f"you may not write there ({exc.strerror}): ask its owner to add the files, {elsewhere}"
+        )
+    elif exc.errno == errno.ENOTDIR:
+        why = f"a file is in the way of a folder on that path: move it, {elsewhere}"
+    elif exc.errno == errno.EISDIR:
+        why = "a folder is where the file should be: remove that folder and try again"
+    elif exc.errno == errno.ENOSPC:
+        why = f"the disk is full: free about 30 MB, {elsewhere} on another disk"
+    else:
+        why = f"{exc.strerror or exc}: {elsewhere}"
+    return DataError(f"Cannot save Fashion-MNIST to {path}: {why}.")
+
+
+# A download in progress is written to `.NAME.download-HOST-PID`, renamed once verified.
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.download-(?P<host>.+)-(?P<pid>\d+)")
+STALE_AFTER = 3600  # seconds after which anyone's unfinished download is abandoned
+
+
+def _temporary_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.download-{socket.gethostname()}-{os.getpid()}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete what killed downloads left in `folder`: the temporaries of this machine's finished
+    processes, and anyone's over `STALE_AFTER` seconds old. Returns the paths deleted."""
+    removed = []
+    for path in folder.glob(".*.download-*"):
+        match = TEMPORARY.fullmatch(path.name)
+        if match is None:
+            continue
+        try:
+            old = time.time() - path.stat().st_mtime > STALE_AFTER
+            mine = match["host"] == socket.gethostname()
+            if old or (mine and not _running(int(match["pid"]))):
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone already, or not ours to delete: its owner's next run will
+            continue
+    return removed
+
+
 def download(names=None) -> dict[str, Path]:
     """Download the named files (default: all four) into `data_dir()`, verified as they arrive.
 
-    A file is written under a temporary name and renamed only once complete and verified, so an
-    interrupted download leaves nothing behind. Returns `{name: path}`.
+    A file is written under a temporary name (with this machine's name and process id) and
+    renamed only once complete and verified, with the permissions of any new file; an
+    interrupted download leaves nothing behind, and one killed outright is cleared by the next
+    run. Returns `{name: path}`.
     """
     import pooch  # imported here: loading the data offline does not need it
     import requests
 
     names = list(FILES) if names is None else list(names)
+    folder = _cache_folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_write(exc, folder) from None
+    remove_stale_temporaries(folder)
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=DOWNLOAD_TIMEOUT)
     paths = {}
     for name in names:
+        target = folder / f"{name}.gz"
+        temporary = _temporary_path(target)
         reasons = []
         for mirror in MIRRORS:
             try:
-                paths[name] = Path(
-                    pooch.retrieve(
-                        mirror + f"{name}.gz",
-                        known_hash=f"md5:{FILES[name][1]}",
-                        fname=f"{name}.gz",
-                        path=_cache_folder(),
-                        downloader=downloader,
-                    )
-                )
-                break
-            except requests.RequestException as exc:
-                reasons.append(f"{mirror}: {type(exc).__name__}")
-            except ValueError:  # pooch: the file's hash is not the published one
+                downloader(mirror + target.name, str(temporary), None)
+                if pooch.file_hash(str(temporary), alg="md5") == FILES[name][1]:
+                    os.replace(temporary, target)
+                    paths[name] = target
+                    break
                 reasons.append(f"{mirror}: {WRONG_BYTES}")
+            except requests.RequestException as exc:  # before OSError, which it subclasses
+                reasons.append(f"{mirror}: {type(exc).__name__}")
+            except OSError as exc:
+                raise _cannot_write(exc, target) from None
+            finally:
+                temporary.unlink(missing_ok=True)
         else:
             raise DataError(_missing_message(names[len(paths) :], "; ".join(reasons))) from None
     return paths

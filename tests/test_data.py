@@ -1,16 +1,21 @@
 """helpers.data on tiny IDX files made here, served (when a download is tested) from loopback."""
 
+import errno
 import gzip
 import hashlib
 import http.server
+import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pooch
 import pytest
 
 from helpers import data
@@ -270,6 +275,137 @@ def test_connection_wait_is_bounded():
     assert len(data.MIRRORS) * data.DOWNLOAD_TIMEOUT[0] <= 15
 
 
+# --- files and folders that cannot be used -----------------------------------------------------
+
+# Loads the tiny data in a child process (see conftest's run_unprivileged) and prints the outcome.
+LOAD_IN_CHILD = """
+import json, sys
+from pathlib import Path
+from helpers import data
+setup = json.loads(sys.argv[1])
+data.FILES = {name: tuple(md5s) for name, md5s in setup["files"].items()}
+data.MIRRORS, data.DEBIAN_DIR = tuple(setup["mirrors"]), Path(setup["debian"])
+try:
+    data.load_fashion_mnist()
+    print("loaded")
+except data.DataError as exc:
+    print(f"DataError: {exc}")
+"""
+
+
+def load_in_child(run_unprivileged, tiny) -> str:
+    setup = {"files": data.FILES, "mirrors": data.MIRRORS, "debian": str(tiny.debian)}
+    child = run_unprivileged(LOAD_IN_CHILD, json.dumps(setup))
+    assert child.returncode == 0, child.stderr
+    return child.stdout.strip()
+
+
+def umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_downloaded_files_are_as_readable_as_any_new_file(tiny, server, monkeypatch):
+    serve(server, tiny, monkeypatch)
+    data.load_fashion_mnist()
+    for path in tiny.cache.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask(), path  # a class shares them
+
+
+def test_an_unreadable_file_says_ask_its_owner_not_delete_it(tiny, run_unprivileged):
+    put(tiny.cache, tiny.gz)
+    unreadable = tiny.cache / "train-labels-idx1-ubyte.gz"
+    unreadable.chmod(0)
+    out = load_in_child(run_unprivileged, tiny)
+    assert out.startswith("DataError: Cannot read") and str(unreadable) in out
+    assert "Ask its owner" in out and "CNN_TUTORIAL_DATA" in out
+    assert "delete" not in out
+
+
+def test_a_read_only_data_folder_says_so(tiny, server, monkeypatch, run_unprivileged):
+    serve(server, tiny, monkeypatch)
+    tiny.cache.mkdir(parents=True)
+    tiny.cache.chmod(0o555)
+    out = load_in_child(run_unprivileged, tiny)
+    assert out.startswith("DataError: Cannot save Fashion-MNIST to") and str(tiny.cache) in out
+    assert "you may not write there" in out and "CNN_TUTORIAL_DATA" in out
+    assert list(tiny.cache.iterdir()) == []
+
+
+def test_a_data_folder_that_is_a_file_says_so(tiny, server, monkeypatch, tmp_path):
+    serve(server, tiny, monkeypatch)
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("CNN_TUTORIAL_DATA", str(tmp_path / "a-file"))
+    with pytest.raises(data.DataError, match="a file is in the way") as error:
+        data.load_fashion_mnist()
+    assert str(tmp_path / "a-file") in str(error.value)
+
+
+def test_a_folder_where_a_data_file_should_be_says_so(tiny, server, monkeypatch):
+    serve(server, tiny, monkeypatch)
+    (tiny.cache / "train-images-idx3-ubyte.gz").mkdir(parents=True)
+    with pytest.raises(data.DataError, match="a folder is where the file should be") as error:
+        data.load_fashion_mnist()
+    assert "train-images-idx3-ubyte.gz" in str(error.value)
+    assert [p.name for p in tiny.cache.iterdir()] == ["train-images-idx3-ubyte.gz"]
+
+
+def test_a_full_disk_says_so_and_leaves_nothing(tiny, server, monkeypatch):
+    serve(server, tiny, monkeypatch)
+
+    def disk_fills_up(self, url, output_file, pooch):
+        Path(output_file).write_bytes(b"the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", disk_fills_up)
+    with pytest.raises(data.DataError, match="the disk is full"):
+        data.load_fashion_mnist()
+    assert list(tiny.cache.iterdir()) == []
+
+
+def a_finished_pid() -> int:
+    process = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    return int(process.stdout)
+
+
+def test_killed_downloads_are_cleared_but_not_live_ones(tiny, server, monkeypatch):
+    host = socket.gethostname()
+    tiny.cache.mkdir(parents=True)
+    name = ".train-images-idx3-ubyte.gz.download"
+    temporaries = {
+        f"{name}-{host}-{a_finished_pid()}": "stale",  # killed: its process is gone
+        f"{name}-{host}-{os.getppid()}": "live",  # a download still running on this machine
+        f"{name}-other-host-12": "live",  # another machine's, recent: it may still be running
+        f"{name}-other-host-13": "stale",  # another machine's, two hours old
+    }
+    for temporary in temporaries:
+        (tiny.cache / temporary).write_bytes(b"x" * 1000)
+    two_hours_ago = time.time() - 7200
+    os.utime(tiny.cache / f"{name}-other-host-13", (two_hours_ago, two_hours_ago))
+
+    serve(server, tiny, monkeypatch)
+    assert_tiny_loaded(data.load_fashion_mnist())
+    left = {p.name for p in tiny.cache.iterdir() if p.name.startswith(".")}
+    assert left == {t for t, state in temporaries.items() if state == "live"}
+
+
+def test_a_download_is_written_under_this_machines_and_processs_name(tiny, server, monkeypatch):
+    serve(server, tiny, monkeypatch)
+    written = []
+    real_download = pooch.HTTPDownloader.__call__
+
+    def recorded(self, url, output_file, pooch):
+        written.append(Path(output_file).name)
+        return real_download(self, url, output_file, pooch)
+
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", recorded)
+    data.load_fashion_mnist()
+    suffix = f".download-{socket.gethostname()}-{os.getpid()}"
+    assert written == [f".{name}.gz{suffix}" for name in TINY]
+
+
 # --- the command line --------------------------------------------------------------------------
 
 
@@ -287,6 +423,17 @@ def test_cli_download_fills_the_cache_even_when_debian_has_the_files(
     assert data.main(["download"]) == 0
     assert f"in {tiny.cache}" in capsys.readouterr().out
     assert len(list(tiny.cache.iterdir())) == 4
+
+
+def test_cli_says_one_sentence_when_the_data_folder_is_unusable(tiny, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("CNN_TUTORIAL_DATA", str(tmp_path / "a-file"))
+    child = subprocess.run(
+        [sys.executable, "-m", "helpers.data", "download"], capture_output=True, text=True
+    )
+    assert child.returncode == 1
+    assert child.stderr.startswith("error: Cannot save Fashion-MNIST to")
+    assert child.stderr.count("\n") == 1 and "Traceback" not in child.stderr
 
 
 def test_cli_errors(tiny, capsys):

@@ -19,7 +19,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 CHECK_PYTHON = -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v in "$(PYTHON_VERSIONS)".split() else f"Python {v} ({sys.executable}) has no wheel of the pinned TensorFlow (constraints.txt). Install Python $(PYTHON_VERSIONS_TEXT), then run: make clean; make PYTHON=python3.12 (the one you installed)")'
 
-.PHONY: lab test notebooks run images setup data upgrade clean
+.PHONY: lab test notebooks run images setup data upgrade clean clean-models
 
 $(VENV)/.installed: pyproject.toml constraints.txt jupyterlab-overrides.json
 	@$(PYTHON) $(CHECK_PYTHON)
@@ -74,3 +74,6 @@ upgrade:  ## pin the newest releases in constraints.txt; then make clean noteboo
 
 clean:
 	rm -rf $(VENV) $(UPGRADE_VENV) .pytest_cache .ruff_cache
+
+clean-models: setup  ## delete the trained models, so that the notebooks train them again
+	$(BIN)/python -m helpers.models clean

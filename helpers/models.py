@@ -16,15 +16,18 @@
 - `prepare(x)`, `split_validation(x, y)`, `fit(model, recipe, ...)`: the one way every notebook
   turns Fashion-MNIST into training data and trains a model, so that they all train alike.
 - `trained_model(name)`: a trained model by name, loaded from `models_dir()` when it was trained
-  before, otherwise trained (with seeds set), saved and returned; so any notebook can run alone
-  in a fresh kernel.
+  before, otherwise trained (with seeds set), stored and returned; so any notebook can run alone
+  in a fresh kernel. `store_trained(model, name)` is the only way a model enters that cache, and
+  `python -m helpers.models clean` (`make clean-models`) empties it.
 
 To add a model, write its builder (a function of no arguments that returns a compiled model) and
 its recipe (epochs and batch size), and add one entry to `MODELS`.
 
 The saved file's name carries a fingerprint of the architecture, the optimizer, the recipe and
 the Keras version: change any of them and the model is trained again instead of a stale one
-being loaded.
+being loaded. Beside each file, a record (`.json`) written only once training has finished
+says how it was trained and holds the file's SHA-256: a file without a matching record, an
+untrained or half-trained model put there by hand, say, is trained again rather than trusted.
 """
 
 import hashlib
@@ -32,10 +35,12 @@ import json
 import math
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import keras
 import numpy as np
+import pooch
 import tensorflow as tf
 from keras import layers
 
@@ -329,6 +334,12 @@ def models_dir() -> Path:
     return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data/models"
 
 
+def user_models_dir() -> Path:
+    """Where trained models go when `models_dir()` cannot be written (a class's shared, read-only
+    copy of the repository, say): this user's cache, ~/.cache/cnn-tutorial/models on Linux."""
+    return Path(pooch.os_cache("cnn-tutorial")) / "models"
+
+
 def fingerprint(model: keras.Model, recipe: dict, seed: int = SEED) -> str:
     """12 hex digits that change whenever the architecture, compile settings, recipe, training
     seed or Keras do."""
@@ -348,20 +359,106 @@ def model_path(name: str, seed: int = SEED) -> Path:
     return models_dir() / f"{name}-{fingerprint(builder(), recipe, seed)}.keras"
 
 
-def save_model(model: keras.Model, path) -> Path:
-    """Save to `path` (`.keras`) atomically: readers see the old file or the new, never half."""
-    path = Path(path)
+def _write_atomically(path: Path, write) -> Path:
+    """Call `write(temporary_path)`, then rename the temporary file to `path` in one step:
+    readers see the old file or the new, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name in the same folder (so that the rename is atomic), made here rather than by
     # `tempfile`, whose files only their owner may read: the folder may be shared by a class.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp.keras")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
-        model.save(tmp)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def save_model(model: keras.Model, path) -> Path:
+    """Save to `path` (`.keras`) atomically: readers see the old file or the new, never half."""
+    return _write_atomically(Path(path), model.save)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _finished_run(model: keras.Model, recipe: dict) -> dict:
+    """What `model`'s last training says, if it ran its recipe once, from the start, to the end."""
+    history = getattr(model, "history", None)
+    if history is None or not history.epoch:
+        raise ValueError(
+            "this model has not been trained: train it with models.fit(model, recipe, ...) first"
+        )
+    epochs, steps = len(history.epoch), int(model.optimizer.iterations)
+    if epochs != recipe["epochs"] or steps != history.params["steps"] * recipe["epochs"]:
+        raise ValueError(
+            f"this model's training did not run as its recipe says ({recipe['epochs']} epochs, "
+            f"once): its last fit ran {epochs} epochs and its optimizer took {steps} steps in all. "
+            f"Only a finished run is stored: build the model again and train it once, to the end"
+        )
+    val_accuracy = history.history.get("val_accuracy", [None])[-1]
+    return {"epochs_completed": epochs, "val_accuracy": val_accuracy}
+
+
+def store_trained(model: keras.Model, name: str, seed: int = SEED) -> Path | None:
+    """Put `model`, built by `MODELS[name]`'s builder and trained by `fit` with its recipe (the
+    random seed set to `seed` before building), into the cache, where `trained_model(name, seed)`
+    finds it.
+
+    Writes the `.keras` file, then its record: the recipe, the seed, the epochs completed, the
+    last validation accuracy and the file's SHA-256. Refuses (ValueError) a model of another
+    architecture or compile settings, and one whose training did not run its recipe to the end.
+    If `models_dir()` cannot be written, stores it in `user_models_dir()` and says so. Returns
+    the path of the `.keras` file, or None (after saying why) if no folder could take it.
+    """
+    builder, recipe = MODELS[name]
+    expected = fingerprint(builder(), recipe, seed)
+    if fingerprint(model, recipe, seed) != expected:
+        raise ValueError(
+            f"this model is not {builder.__name__}()'s: its layers or compile settings differ, "
+            f"so it cannot be stored as {name!r}"
+        )
+    record = {"name": name, "seed": seed, "recipe": recipe, **_finished_run(model, recipe)}
+    problems = []
+    for folder in (models_dir(), user_models_dir()):
+        path = folder / f"{name}-{expected}.keras"
+        try:
+            save_model(model, path)
+            text = json.dumps({**record, "sha256": _sha256(path)}, indent=1)
+            _write_atomically(_record_path(path), lambda tmp, text=text: tmp.write_text(text))
+        except OSError as exc:
+            problems.append(f"{folder} cannot be written ({exc.strerror or exc})")
+            continue
+        if problems:
+            print(f"{problems[0]}, so the trained model is kept in {folder}, where later "
+                  f"notebooks find it.")  # fmt: skip
+        return path
+    print(f"The trained model could not be stored ({'; '.join(problems)}): it is used now, and "
+          f"will be trained again next time.")  # fmt: skip
+    return None
+
+
+def _untrusted(path: Path, name: str, seed: int) -> str | None:
+    """Why the file at `path` may not be what a finished run of `MODELS[name]` left, or None."""
+    try:
+        record = json.loads(_record_path(path).read_text())
+    except FileNotFoundError:
+        return "no record of a finished training run is beside it"
+    except (OSError, ValueError):
+        return "the record of its training cannot be read"
+    if not isinstance(record, dict) or record.get("sha256") != _sha256(path):
+        return "it is not the file its training record describes: it changed since, or is damaged"
+    _, recipe = MODELS[name]
+    if (record.get("name"), record.get("seed"), record.get("recipe")) != (name, seed, recipe):
+        return "its training record describes another model or recipe"
+    return None
 
 
 def _same_architecture(a: keras.Model, b: keras.Model) -> bool:
@@ -374,40 +471,77 @@ def _same_architecture(a: keras.Model, b: keras.Model) -> bool:
     return summary(a) == summary(b)
 
 
-def _load(path: Path, expected: keras.Model):
-    """The model saved at `path`; None (after saying why) if it is unreadable or not `expected`."""
-    try:
-        model = keras.models.load_model(path, safe_mode=True)
-        if not _same_architecture(model, expected):
-            raise ValueError("it holds a different architecture")
-    except Exception as exc:  # a damaged file can fail in many ways; each means: train again
-        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-        print(f"The saved model {path} could not be used ({reason}); training it again.")
-        return None
-    return model
+def _load(path: Path, expected: keras.Model, name: str, seed: int):
+    """The model saved at `path`; None (after saying why) if it cannot be trusted to be
+    `expected` (`MODELS[name]`'s builder's) after a finished run with `seed`."""
+    reason = _untrusted(path, name, seed)
+    if reason is None:
+        try:
+            model = keras.models.load_model(path, safe_mode=True)
+        except Exception:  # Keras's messages for a damaged zip are misleading ("File not found")
+            reason = "it is damaged: Keras cannot read it"
+        else:
+            if _same_architecture(model, expected):
+                return model
+            reason = "it holds a different architecture"
+    print(f"The saved model {path} cannot be used ({reason}); training it again.")
+    return None
 
 
 def trained_model(name: str, verbose=0, seed: int = SEED) -> keras.Model:
-    """The model `name` (a key of `MODELS`: "seed", "cnn", "dense", "cnn_augmented"), trained,
-    compiled.
+    """The model `name` (a key of `MODELS`: "seed", "cnn", "dense", "cnn_augmented", "vgg"),
+    trained, compiled.
 
-    Loaded from `models_dir()` if trained before; otherwise trained on the first 55,000 training
-    images with seeds set (`verbose` is passed to `fit`), saved there, and returned. A saved file
-    that cannot be read, or holds another architecture, is trained again and overwritten.
+    Loaded from `models_dir()` (or `user_models_dir()`) if trained before; otherwise trained on
+    the first 55,000 training images with seeds set (`verbose` is passed to `fit`), stored with
+    `store_trained`, and returned. A saved file that cannot be trusted (no record of a finished
+    run, changed since, damaged, another architecture) is trained again and replaced.
     Another `seed` trains the same model from another random start (a separate file), as an
     ensemble's members need.
     """
     builder, recipe = MODELS[name]
     model = builder()
-    path = models_dir() / f"{name}-{fingerprint(model, recipe, seed)}.keras"
-    if path.exists():
-        loaded = _load(path, model)
-        if loaded is not None:
-            return loaded
+    file_name = f"{name}-{fingerprint(model, recipe, seed)}.keras"
+    for folder in (models_dir(), user_models_dir()):
+        path = folder / file_name
+        if path.exists():
+            loaded = _load(path, model, name, seed)
+            if loaded is not None:
+                return loaded
     seed_everything(seed)
     model = builder()  # built again after seeding, so that its initial weights are repeatable
     (x_train, y_train), _ = load_fashion_mnist()
     (x_tr, y_tr), (x_val, y_val) = split_validation(prepare(x_train), y_train)
     fit(model, recipe, x_tr, y_tr, x_val, y_val, verbose=verbose)
-    save_model(model, path)
+    store_trained(model, name, seed)
     return model
+
+
+def clean(folders=None) -> list[Path]:
+    """Empty the cache: delete the trained models and their records (and any temporaries) in
+    `models_dir()` and `user_models_dir()`, leaving subfolders (notebook 09's export/) alone.
+    Returns the paths deleted."""
+    removed = []
+    for folder in folders or (models_dir(), user_models_dir()):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_file() and path.suffix in (".keras", ".json"):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def main(argv=None) -> int:
+    """`python -m helpers.models clean`: empty the cache of trained models."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv != ["clean"]:
+        print("usage: python -m helpers.models clean", file=sys.stderr)
+        return 2
+    folders = (models_dir(), user_models_dir())
+    removed = clean(folders)
+    print(f"deleted {len(removed)} files from {' and '.join(map(str, folders))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

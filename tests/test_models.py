@@ -1,7 +1,10 @@
 """helpers.models: the real models are built, not trained; the cache is tested on a tiny model."""
 
+import hashlib
+import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -50,6 +53,7 @@ def _no_lasting_determinism():
 def tiny(monkeypatch, tmp_path):
     """A registry of one tiny model, fake data, a models folder in tmp_path, and counted fits."""
     monkeypatch.setenv("CNN_TUTORIAL_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))  # user_models_dir()
     monkeypatch.setattr(models, "MODELS", {"tiny": (build_tiny, dict(TINY_RECIPE))})
     monkeypatch.setattr(models, "VALIDATION_SIZE", 10)
     monkeypatch.setattr(models, "load_fashion_mnist", fake_fashion_mnist)
@@ -61,11 +65,16 @@ def tiny(monkeypatch, tmp_path):
         return real_fit(model, recipe, x_tr, y_tr, x_val, y_val, **kwargs)
 
     monkeypatch.setattr(models, "fit", counted_fit)
-    return SimpleNamespace(fits=calls, folder=tmp_path / "models")
+    return SimpleNamespace(fits=calls, folder=tmp_path / "models", tmp_path=tmp_path)
 
 
 def saved_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+def with_record(*paths: Path) -> list[str]:
+    """The names a stored model leaves: its `.keras` file and its record, for each path."""
+    return sorted(n for p in paths for n in (p.name, p.with_suffix(".json").name))
 
 
 # The real models: shapes, names, compiled.
@@ -284,7 +293,7 @@ def test_trains_saves_then_loads(tiny):
     assert tiny.fits == [(30, 10)]  # trained once, on the split
     path = models.model_path("tiny")
     assert path.parent == tiny.folder and path.name.startswith("tiny-")
-    assert saved_files(tiny.folder) == [path.name]  # no temporary file left behind
+    assert saved_files(tiny.folder) == with_record(path)  # no temporary file left behind
 
     again = models.trained_model("tiny")
     assert tiny.fits == [(30, 10)]  # loaded, not trained again
@@ -306,8 +315,8 @@ def test_another_seed_is_another_model_in_its_own_file(tiny):
     other = models.trained_model("tiny", seed=1)
     assert len(tiny.fits) == 2
     assert models.model_path("tiny", seed=1) != models.model_path("tiny")
-    assert saved_files(tiny.folder) == sorted(
-        [models.model_path("tiny").name, models.model_path("tiny", seed=1).name]
+    assert saved_files(tiny.folder) == with_record(
+        models.model_path("tiny"), models.model_path("tiny", seed=1)
     )
     assert not np.array_equal(first.get_weights()[-2], other.get_weights()[-2])
     models.trained_model("tiny", seed=1)
@@ -339,7 +348,8 @@ def test_damaged_file_is_trained_again(tiny, capsys, damage):
     assert len(tiny.fits) == 2
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and str(path) in out and "training it again" in out
-    assert saved_files(tiny.folder) == [path.name]
+    assert "changed since, or is damaged" in out
+    assert saved_files(tiny.folder) == with_record(path)
     reloaded = keras.models.load_model(path, safe_mode=True)  # overwritten with a good one
     for a, b in zip(model.get_weights(), reloaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -354,10 +364,129 @@ def test_changed_recipe_trains_again(tiny, monkeypatch):
 
     models.trained_model("tiny")
     assert len(tiny.fits) == 2
-    assert saved_files(tiny.folder) == sorted([old.name, new.name])
+    assert saved_files(tiny.folder) == with_record(old, new)
 
     monkeypatch.setitem(models.MODELS, "tiny", (lambda: build_tiny(units=6), TINY_RECIPE))
     assert models.model_path("tiny") not in (old, new)  # so does a changed architecture
+
+
+def test_an_untrained_model_put_in_the_cache_is_trained_not_trusted(tiny, capsys):
+    path = models.save_model(build_tiny(), models.model_path("tiny"))
+    untrained = keras.models.load_model(path).get_weights()
+    model = models.trained_model("tiny")
+    assert len(tiny.fits) == 1
+    out = capsys.readouterr().out
+    assert str(path) in out and "no record of a finished training run" in out
+    assert not np.array_equal(model.get_weights()[-2], untrained[-2])
+
+
+def test_a_model_swapped_in_after_training_is_trained_again(tiny, capsys):
+    models.trained_model("tiny")
+    path = models.model_path("tiny")
+    other = build_tiny(units=4)
+    other.get_layer("dense").activation = keras.activations.tanh  # same shapes, another model
+    models.save_model(other, path)
+    capsys.readouterr()
+    models.trained_model("tiny")
+    assert len(tiny.fits) == 2
+    assert "it changed since, or is damaged" in capsys.readouterr().out
+
+
+def trained_tiny(epochs: int = TINY_RECIPE["epochs"], fits: int = 1) -> keras.Model:
+    """build_tiny, trained `fits` times for `epochs` epochs on the fake data."""
+    (x, y), _ = fake_fashion_mnist()
+    model = build_tiny()
+    for _ in range(fits):
+        models.fit(model, {**TINY_RECIPE, "epochs": epochs}, models.prepare(x), y,
+                   models.prepare(x[:8]), y[:8], verbose=0)  # fmt: skip
+    return model
+
+
+def test_store_trained_writes_the_record_of_a_finished_run(tiny):
+    model = trained_tiny()
+    path = models.store_trained(model, "tiny")
+    assert path == models.model_path("tiny")
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["name"] == "tiny" and record["seed"] == models.SEED
+    assert record["recipe"] == TINY_RECIPE and record["epochs_completed"] == 1
+    assert record["val_accuracy"] == model.history.history["val_accuracy"][-1]
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    models.trained_model("tiny")
+    assert len(tiny.fits) == 1  # trained_tiny's own fit only: the stored model was trusted
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (build_tiny, "has not been trained"),
+        (lambda: trained_tiny(epochs=2), "did not run as its recipe says"),  # other epochs
+        (lambda: trained_tiny(fits=2), "did not run as its recipe says"),  # trained twice
+        (lambda: build_tiny(units=5), "is not build_tiny()'s"),
+    ],
+)
+def test_store_trained_refuses_what_is_not_a_finished_run(tiny, make, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        models.store_trained(make(), "tiny")
+    assert not tiny.folder.exists()
+
+
+def test_a_damaged_file_with_its_record_says_damaged(tiny, capsys):
+    models.trained_model("tiny")
+    path = models.model_path("tiny")
+    truncated(path)
+    record = json.loads(path.with_suffix(".json").read_text())
+    record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_suffix(".json").write_text(json.dumps(record))
+    capsys.readouterr()
+    models.trained_model("tiny")
+    out = capsys.readouterr().out
+    assert "it is damaged: Keras cannot read it" in out and "File not found" not in out
+
+
+TRAIN_TINY_IN_CHILD = """
+import sys
+sys.path.insert(0, "tests")
+from test_models import TINY_RECIPE, build_tiny, fake_fashion_mnist
+from helpers import models
+models.MODELS = {"tiny": (build_tiny, dict(TINY_RECIPE))}
+models.VALIDATION_SIZE = 10
+models.load_fashion_mnist = fake_fashion_mnist
+print(models.trained_model("tiny").name)
+"""
+
+
+def test_a_read_only_models_folder_keeps_the_run_in_the_users_cache(tiny, run_unprivileged):
+    tiny.folder.mkdir()
+    tiny.folder.chmod(0o555)
+    child = run_unprivileged(TRAIN_TINY_IN_CHILD)
+    assert child.returncode == 0, child.stderr
+    user_folder = models.user_models_dir()
+    assert user_folder == tiny.tmp_path / "user-cache" / "cnn-tutorial" / "models"
+    said, returned = child.stdout.splitlines()
+    assert said == (
+        f"{tiny.folder} cannot be written (Permission denied), so the trained model is kept in "
+        f"{user_folder}, where later notebooks find it."
+    )
+    assert returned == "tiny"
+    assert saved_files(tiny.folder) == []
+    assert saved_files(user_folder) == with_record(models.model_path("tiny"))
+    models.trained_model("tiny")
+    assert tiny.fits == []  # found in the user's cache: not trained again
+
+
+def test_clean_empties_the_cache_but_leaves_exports(tiny, capsys):
+    models.trained_model("tiny")
+    models.trained_model("tiny", seed=1)
+    (tiny.folder / "export").mkdir()
+    (tiny.folder / "export" / "fashion_cnn.keras").write_bytes(b"an exported model")
+    user_folder = models.user_models_dir()
+    user_folder.mkdir(parents=True)
+    (user_folder / "tiny-0123456789ab.keras").write_bytes(b"kept there once")
+    assert models.main(["clean"]) == 0
+    assert capsys.readouterr().out.startswith("deleted 5 files from")
+    assert saved_files(tiny.folder) == ["export"] and saved_files(user_folder) == []
+    assert models.main(["clean"]) == 0
+    assert capsys.readouterr().out.startswith("deleted 0 files")
 
 
 def test_save_model_is_atomic(tmp_path, monkeypatch):

@@ -11,11 +11,13 @@ non-negative int (that many zeros on every side).
 
 `conv2d_loops` is the readable version, two `for` loops; the other functions are vectorised: the
 windows are a strided view of the (padded) input, and a convolution is a matrix product (made a
-few images at a time, so that its rows stay in the CPU's cache, and shared out between its cores).
+block at a time, a few images or a few rows of one image, so that its rows stay in the CPU's
+cache, and shared out between its cores).
 """
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,6 +26,7 @@ from threadpoolctl import ThreadpoolController
 
 _BLOCK_BYTES = 2**21  # the most im2col rows that conv2d makes and multiplies at a time
 _BLAS = ThreadpoolController()  # sets how many threads NumPy's matrix product may use
+_BLAS_LOCK = threading.Lock()  # held by the one conv2d call whose blocks are running
 
 
 def _constant(rows: list[list[int]]) -> np.ndarray:
@@ -242,31 +245,48 @@ def conv2d(x, kernel, bias=None, stride=1, padding="valid") -> np.ndarray:
     return _from_batch(out, x.ndim)
 
 
+def _blocks(shape: tuple[int, ...], size: int) -> list[tuple]:
+    """Index tuples that cut positions `shape` (N, H', W') into contiguous blocks of at most
+    `size` >= 1: a few whole images, else a few rows of one image, else part of one row."""
+    inner = math.prod(shape[1:])
+    if size >= inner:
+        step = size // inner
+        return [(slice(i, i + step),) for i in range(0, shape[0], step)]
+    within = _blocks(shape[1:], size)
+    return [(i, *block) for i in range(shape[0]) for block in within]
+
+
 def _multiply_windows(windows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """im2col: windows (N, H', W', kh, kw, C) times matrix (kh*kw*C, F) gives (N, H', W', F).
 
     Each window, flattened, is one row of a matrix (a copy of the strided view), and the
-    convolution is the product (N*H'*W', kh*kw*C) @ (kh*kw*C, F). The rows are made for a few
-    images at a time, at most _BLOCK_BYTES, and multiplied while they are still in the cache of
-    the core that made them. On a batch, the blocks are shared out between the cores, each core
-    copying and multiplying its own (the matrix product on one thread): that is about twice as
-    fast as one product over the whole batch, and steadier than handing every block to the
-    matrix product's own threads, which wait for each copy. (The one-thread limit holds for the
-    whole process until the blocks are done.)
+    convolution is the product (N*H'*W', kh*kw*C) @ (kh*kw*C, F). The rows are made a block at a
+    time, at most _BLOCK_BYTES (a few images, or a few rows of one large image), and multiplied
+    while they are still in the cache of the core that made them: whatever the shapes, the rows
+    take one block per core at most. When there are several blocks, they are shared out between the
+    cores, each core copying and multiplying its own (the matrix product on one thread): that is
+    about twice as fast as one product over the whole batch, and steadier than handing every
+    block to the matrix product's own threads, which wait for each copy. The one-thread limit
+    holds for the whole process, and only the thread that set it can lift it (threadpoolctl's
+    rule for OpenBLAS), so calls from several threads take turns, each one on every core.
     """
     out = np.empty((*windows.shape[:3], matrix.shape[1]), matrix.dtype)
-    images = max(1, _BLOCK_BYTES // (math.prod(windows.shape[1:]) * windows.itemsize))
+    size = max(1, _BLOCK_BYTES // (matrix.shape[0] * windows.itemsize))
 
-    def multiply(start: int) -> None:
-        rows = windows[start : start + images].reshape(-1, matrix.shape[0])
-        np.matmul(rows, matrix, out=out[start : start + images].reshape(-1, matrix.shape[1]))
+    def multiply(block: tuple) -> None:
+        rows = windows[block].reshape(-1, matrix.shape[0])
+        np.matmul(rows, matrix, out=out[block].reshape(-1, matrix.shape[1]))
 
-    starts = range(0, len(out), images)
-    if len(starts) == 1:
-        multiply(0)
+    blocks = _blocks(out.shape[:3], size)
+    if len(blocks) == 1:
+        multiply(blocks[0])
         return out
-    with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(os.cpu_count()) as cores:
-        list(cores.map(multiply, starts))  # list() raises the first error of any block
+    with (
+        _BLAS_LOCK,
+        _BLAS.limit(limits=1, user_api="blas"),
+        ThreadPoolExecutor(os.cpu_count()) as cores,
+    ):
+        list(cores.map(multiply, blocks))  # list() raises the first error of any block
     return out
 
 

@@ -1,6 +1,10 @@
 """helpers.numpy_cnn against TensorFlow and Keras, on hundreds of small random cases."""
 
 import itertools
+import os
+import threading
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import keras
@@ -126,14 +130,62 @@ def test_conv2d_matches_tf_nn_conv2d(case: ConvCase):
     np.testing.assert_allclose(got, expected, **TOLERANCE)
 
 
-@pytest.mark.parametrize("case", [c for c in CONV_CASES if c.batch > 1][:20], ids=str)
-def test_conv2d_in_blocks_of_images_matches_tf(case: ConvCase, monkeypatch):
-    """conv2d multiplies a few images at a time: here one image a block, so several blocks."""
-    monkeypatch.setattr(cnn, "_BLOCK_BYTES", 1)
+def block_sizes(monkeypatch) -> list[int]:
+    """Spy on conv2d's matrix products: the list fills with the bytes of each block's rows."""
+    sizes, matmul = [], np.matmul
+
+    def recording_matmul(rows, *args, **kwargs):
+        sizes.append(rows.nbytes)
+        return matmul(rows, *args, **kwargs)
+
+    monkeypatch.setattr(cnn.np, "matmul", recording_matmul)
+    return sizes
+
+
+@pytest.mark.parametrize("unit", ["image", "row", "pixel"])
+@pytest.mark.parametrize("case", [c for c in CONV_CASES if c.batch > 1][::10], ids=str)
+def test_conv2d_in_blocks_matches_tf(case: ConvCase, unit: str, monkeypatch):
+    """conv2d multiplies a block at a time: here one image, one output row or one pixel a block."""
     x, kernel, bias = case.arrays()
     expected = tf.nn.conv2d(x, kernel, pair(case.stride), tf_padding(case.padding)) + bias
+    out_h, out_w = expected.shape[1:3]
+    window = kernel[..., 0].nbytes  # one window's row of the im2col matrix
+    pixels = {"image": out_h * out_w, "row": out_w, "pixel": 1}[unit]
+    monkeypatch.setattr(cnn, "_BLOCK_BYTES", pixels * window)
+    sizes = block_sizes(monkeypatch)
     got = cnn.conv2d(x, kernel, bias, stride=case.stride, padding=case.padding)
+    assert sizes == [pixels * window] * (case.batch * out_h * out_w // pixels)
     np.testing.assert_allclose(got, expected, **TOLERANCE)
+
+
+def large_image() -> tuple[np.ndarray, np.ndarray]:
+    """One 500x500 image with 16 channels and kernels (5, 5, 16, 16), float32: 15 MiB each way."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((500, 500, 16), dtype=np.float32)
+    return x, rng.standard_normal((5, 5, 16, 16), dtype=np.float32)
+
+
+def test_conv2d_cuts_a_large_image_into_blocks_and_matches_tf(monkeypatch):
+    x, kernel = large_image()
+    expected = tf.nn.conv2d(x[None], kernel, 1, "SAME")[0]
+    sizes = block_sizes(monkeypatch)
+    got = cnn.conv2d(x, kernel, padding="same")
+    assert max(sizes) <= cnn._BLOCK_BYTES
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_of_a_large_image_needs_little_memory():
+    """The extra memory is the padded copy, the output and a block per core, not im2col's rows
+    for the whole image (25 times the input for a 5x5 kernel)."""
+    x, kernel = large_image()
+    tracemalloc.start()  # NumPy reports its arrays' memory to tracemalloc
+    try:
+        out = cnn.conv2d(x, kernel, padding="same")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    bound = 2 * (x.nbytes + out.nbytes) + os.cpu_count() * cnn._BLOCK_BYTES + 2**20
+    assert peak < bound, f"peak {peak / 2**20:.0f} MiB, bound {bound / 2**20:.0f} MiB"
 
 
 def test_conv2d_on_a_batch_larger_than_a_block():
@@ -154,7 +206,7 @@ def test_conv2d_gives_numpy_back_its_threads(monkeypatch):
     """The blocks run one BLAS thread each; afterwards, and after an error, NumPy has its own."""
     before = blas_threads()
     assert before, "NumPy's BLAS library was not found"
-    monkeypatch.setattr(cnn, "_BLOCK_BYTES", 1)  # one block per image: 4 blocks
+    monkeypatch.setattr(cnn, "_BLOCK_BYTES", 6 * 6 * 18 * 8)  # one image (float64): 4 blocks
     x = np.ones((4, 8, 8, 2), dtype=np.float32)
     during, matmul = [], np.matmul
 
@@ -174,6 +226,28 @@ def test_conv2d_gives_numpy_back_its_threads(monkeypatch):
     with pytest.raises(MemoryError, match="no room"):
         cnn.conv2d(x, np.ones((3, 3, 2, 1)))
     assert blas_threads() == before
+
+
+def test_conv2d_from_several_threads_gives_numpy_back_its_threads():
+    """8 threads call conv2d at once, 25 times each, 2 blocks a call: afterwards NumPy's BLAS has
+    the threads it had before, and every result is the one a single thread gets."""
+    rng = np.random.default_rng(7)
+    inputs = [rng.standard_normal((3, 28, 28, 32), dtype=np.float32) for _ in range(8)]
+    kernel = rng.standard_normal((3, 3, 32, 4), dtype=np.float32)
+    expected = [cnn.conv2d(x, kernel, padding="same") for x in inputs]
+    before = blas_threads()
+    start = threading.Barrier(len(inputs))
+
+    def convolve(x: np.ndarray) -> list[np.ndarray]:
+        start.wait()
+        return [cnn.conv2d(x, kernel, padding="same") for _ in range(25)]
+
+    with ThreadPoolExecutor(len(inputs)) as threads:
+        results = list(threads.map(convolve, inputs))
+    assert blas_threads() == before
+    for outputs, want in zip(results, expected, strict=True):
+        for got in outputs:
+            np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,14 @@
 Each check runs the student's function on a few small cases whose answers come from
 `helpers.numpy_cnn`, prints "✅ ..." when they all match, or else one "❌ ..." sentence that says
 what is wrong and gives a hint. It returns nothing, so a check cell shows only that sentence. A
-bug in the student's function, even an exception, is reported, never raised.
+bug in the student's function, even an exception or an endless loop (stopped after TIME_LIMIT_S
+seconds), is reported, never raised.
 """
 
+import re
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 import keras
@@ -20,6 +25,93 @@ from helpers.perturb import shift
 Mistake = tuple[Callable[[np.ndarray, np.ndarray, tuple], bool], str]
 
 _RNG = np.random.default_rng(7)  # the cases are made once, on import: the same every run
+
+# Seconds one call of the student's function may take. The slowest right answers take 0.04 s a
+# call, and the slowest check 0.17 s in all (AMD EPYC Zen 3, 2 cores).
+TIME_LIMIT_S = 5.0
+
+_ANSI_CODE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # a colour code, as in Keras's errors
+_KERAS_HEADER = "Exception encountered when calling"  # the line Keras puts before the error
+_DETAIL_CHARS = 240  # an error message longer than this is shortened with "…"
+
+
+class _OutOfTime(BaseException):
+    """Raised in the student's function when its time is up (not an Exception, so that an
+    `except Exception` in it cannot swallow it)."""
+
+
+def _detail(exc: BaseException) -> str:
+    """': ' and the first meaningful line of exc's message, colour codes and a final '.' removed,
+    shortened with '…' if long; '' if the message is empty."""
+    lines = (line.strip().rstrip(".") for line in _ANSI_CODE.sub("", str(exc)).splitlines())
+    line = next((line for line in lines if line and not line.startswith(_KERAS_HEADER)), "")
+    if len(line) > _DETAIL_CHARS:
+        line = line[: _DETAIL_CHARS - 1].rstrip() + "…"
+    return f": {line}" if line else ""
+
+
+def _raised(who: str, exc: Exception, where: str) -> str:
+    """The ❌ line for an exception raised by the student's code: its type and first line."""
+    return f"❌ {who} raised {type(exc).__name__} {where}{_detail(exc)}."
+
+
+def _unconvertible(got, where: str, exc: Exception) -> str:
+    """The sentence for an output whose own code raised when it was turned into numbers."""
+    return (
+        f"Your function returned a {type(got).__name__} {where} that could not be turned into an "
+        f"array of numbers: converting it raised {type(exc).__name__}{_detail(exc)}"
+    )
+
+
+def _with_time_limit(fn: Callable, args: tuple):
+    """fn(*args), stopped by _OutOfTime once TIME_LIMIT_S seconds have passed.
+
+    The limit is a SIGALRM timer, so it holds in the main thread on Linux and macOS only; on
+    Windows, in another thread or when SIGALRM's handler was set outside Python, fn runs without
+    a limit. A long C call (one big NumPy operation) is stopped only once it returns. The previous
+    handler and timer are restored afterwards.
+    """
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGALRM) is None
+    ):
+        return fn(*args)
+    running = True
+
+    def stop(signum, frame):
+        if running:  # not once fn has returned: the alarm may be handled a moment late
+            raise _OutOfTime
+
+    previous_handler = signal.signal(signal.SIGALRM, stop)
+    start = time.monotonic()
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, TIME_LIMIT_S)
+    try:
+        try:
+            return fn(*args)
+        finally:
+            running = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay:
+            left = previous_delay - (time.monotonic() - start)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), previous_interval)
+
+
+def _call(fn: Callable, args: tuple, where: str) -> tuple[object, str | None]:
+    """Run the student's fn(*args) with the time limit: (its result, None), or (None, the ❌ line)
+    if it raised or did not return in time."""
+    try:
+        return _with_time_limit(fn, args), None
+    except _OutOfTime:
+        return None, (
+            f"❌ Your function did not return within {TIME_LIMIT_S:g} seconds {where}, so it was "
+            "stopped: look for a loop that never ends (e.g. a while loop whose condition stays "
+            "true)."
+        )
+    except Exception as exc:  # the student's bug: report it, never raise it
+        return None, _raised("Your function", exc, where)
 
 
 def _same(got: np.ndarray, expected) -> bool:
@@ -88,6 +180,8 @@ def _diagnose(got, expected, args, where, mistakes, size_hint) -> str | None:
         got = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
         return f"Your function returned a {type(got).__name__} {where}, not an array of numbers"
+    except Exception as exc:  # the output's own code raised (its __array__, say)
+        return _unconvertible(got, where, exc)
     wanted_dtype = getattr(expected, "dtype", None)
     expected = np.asarray(expected, dtype=float)
     if _same(got, expected):
@@ -135,11 +229,9 @@ def _check(
         expected = reference(*args)
         copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
         with np.errstate(all="ignore"):  # overflow in exp is diagnosed, not warned about
-            try:
-                got = fn(*copies)
-            except Exception as exc:  # the student's bug: report it, never raise it
-                detail = f": {str(exc).strip()}" if str(exc).strip() else ""
-                print(f"❌ Your function raised {type(exc).__name__} {where}{detail}")
+            got, failure = _call(fn, copies, where)
+            if failure is not None:
+                print(failure)
                 return
             changed = any(
                 isinstance(a, np.ndarray) and not np.array_equal(a, c, equal_nan=True)
@@ -693,22 +785,25 @@ def _pair_problem(got, y_true: np.ndarray, y_pred: np.ndarray, where: str) -> st
         return (
             f"Your function returned None {where}: end it with return (true_class, predicted_class)"
         )
-    if np.ndim(got) == 0 and isinstance(got, int | np.integer):
+    if isinstance(got, int | np.integer):
         return (
             f"Your function returned one number, {got}, {where}: return two, (true_class, "
             "predicted_class); if yours came from np.argmax of the matrix, which counts through "
             "it row by row, np.unravel_index(index, cm.shape) turns it into (row, column)"
         )
     sequence = isinstance(got, tuple | list) or (isinstance(got, np.ndarray) and got.ndim == 1)
-    values = list(got) if sequence else None
+    try:
+        values = list(got) if sequence else None
+    except Exception as exc:  # the output's own code raised (its __len__, say)
+        return _unconvertible(got, where, exc)
     if values is not None:
         shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values)
-        got = f"({shown})"
+        text = f"({shown})"
     else:
-        got = repr(got)
+        text = repr(got)
     if values is not None and any(isinstance(v, str) for v in values):
         return (
-            f"Your function returned {got} {where}: return the class numbers, "
+            f"Your function returned {text} {where}: return the class numbers, "
             "(6, 0) say, not their names"
         )
     try:
@@ -717,9 +812,11 @@ def _pair_problem(got, y_true: np.ndarray, y_pred: np.ndarray, where: str) -> st
             raise ValueError
     except (TypeError, ValueError):
         return (
-            f"Your function returned {got} {where}: return a pair of class numbers, "
+            f"Your function returned {text} {where}: return a pair of class numbers, "
             "(true_class, predicted_class)"
         )
+    except Exception as exc:  # a value's own code raised (its __float__, say)
+        return _unconvertible(got, where, exc)
     if pair == answer:
         return None
     a, b = pair
@@ -757,11 +854,9 @@ def check_most_confused(fn: Callable) -> None:
     y_true and y_pred hold class numbers 0 to 9 (uint8, like Fashion-MNIST's labels).
     """
     for (y_true, y_pred), where in _CONFUSION_CASES:
-        try:
-            got = fn(y_true.copy(), y_pred.copy())
-        except Exception as exc:  # the student's bug: report it, never raise it
-            detail = f": {str(exc).strip()}" if str(exc).strip() else ""
-            print(f"❌ Your function raised {type(exc).__name__} {where}{detail}")
+        got, failure = _call(fn, (y_true.copy(), y_pred.copy()), where)
+        if failure is not None:
+            print(failure)
             return
         sentence = _pair_problem(got, y_true, y_pred, where)
         if sentence is not None:
@@ -893,8 +988,7 @@ def _model_problem(model, min_conv_layers: int) -> str:
     try:
         probs = np.asarray(model.predict(images, verbose=0))
     except Exception as exc:  # the student's model: report it, never raise it
-        detail = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
-        return f"❌ Your model raised {type(exc).__name__} on a batch of 4 images: {detail}"
+        return _raised("Your model", exc, "on a batch of 4 images")
     if not (np.all(probs >= 0) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)):
         return (
             "❌ Your model's ten outputs are not probabilities (they don't sum to 1 for each "
@@ -1068,11 +1162,10 @@ def check_feature_extractor(fn: Callable) -> None:
         ((model, name, x), f"for layer {name!r} of a small CNN, on {len(x)} images of 6x6")
         for name, x in [("conv", images[0]), ("pool", images[0]), ("relu", images[1])]
     ]
-    model_input = images[0].copy()
-    try:
-        first = fn(model, "conv", model_input)
-    except Exception:  # _check below reports it
-        first = None
+    first, failure = _call(fn, (model, "conv", images[0].copy()), cases[0][1])
+    if failure is not None:
+        print(failure)
+        return
     if isinstance(first, keras.Model):
         print(
             "❌ Your function returned a model, not the feature maps: call it on the images, "

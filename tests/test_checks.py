@@ -2,6 +2,9 @@
 
 import math
 import re
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -736,3 +739,186 @@ def test_a_mistake_fails_with_a_sentence_that_names_it(check, fn, phrase, capsys
     out = capsys.readouterr().out
     assert out.startswith("❌ ") and out.count("\n") == 1
     assert re.search(phrase, out, flags=re.IGNORECASE), out
+
+
+# Item 9: an output that cannot be turned into an array, a long error, a function that never
+# returns.
+
+
+class NoArray:
+    """An output whose conversion to a NumPy array raises."""
+
+    def __array__(self, dtype=None, copy=None):
+        raise RuntimeError("this object cannot become an array")
+
+
+class NoFloat:
+    """A number whose conversion to float raises (its int is 6)."""
+
+    def __int__(self):
+        return 6
+
+    def __float__(self):
+        raise RuntimeError("no float for you")
+
+
+class NoLength(tuple):
+    """A pair whose length raises."""
+
+    def __len__(self):
+        raise RuntimeError("no length for you")
+
+
+@pytest.mark.parametrize(
+    ("check", "fn", "kind"),
+    [
+        (checks.check_relu, lambda x: NoArray(), "NoArray"),
+        (checks.check_warmup_cosine, lambda *args: NoFloat(), "NoFloat"),
+        (checks.check_most_confused, lambda t, p: (NoFloat(), 0), "tuple"),
+        (checks.check_most_confused, lambda t, p: NoLength((6, 0)), "NoLength"),
+    ],
+    ids=["__array__", "__float__", "__float__ in a pair", "__len__ of a pair"],
+)
+def test_an_output_that_cannot_become_an_array_fails_with_one_line(check, fn, kind, capsys):
+    check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith(f"❌ Your function returned a {kind} ") and out.count("\n") == 1
+    assert "could not be turned into an array of numbers: converting it raised RuntimeError" in out
+
+
+def test_most_confused_names_an_output_that_cannot_become_an_array(capsys):
+    checks.check_most_confused(lambda t, p: NoArray())
+    out = capsys.readouterr().out
+    assert out.startswith("❌ Your function returned <") and out.count("\n") == 1
+    assert "NoArray object" in out and "return a pair of class numbers" in out
+
+
+KERAS_ERROR = (
+    "Exception encountered when calling Sequential.call().\n\n"
+    "\x1b[1mInput 0 of layer 'dense' is incompatible with the layer: expected axis -1 of input "
+    "shape to have value 4, but received input with shape (2, 5)\x1b[0m\n\n"
+    "Arguments received by Sequential.call():\n"
+    "  \u2022 inputs=tf.Tensor(shape=(2, 5), dtype=float32)\n"
+    "  \u2022 training=None"
+)
+
+
+def raise_keras_error(*args):
+    raise ValueError(KERAS_ERROR)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        checks.check_relu,
+        checks.check_most_confused,
+        checks.check_feature_extractor,
+        checks.check_gradient_times_input,
+    ],
+)
+def test_a_multi_line_error_is_reported_in_one_line(check, capsys):
+    check(raise_keras_error)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "\x1b" not in out, out
+    assert re.fullmatch(
+        r"❌ Your function raised ValueError .*: Input 0 of layer 'dense' is incompatible with "
+        r"the layer: .* received input with shape \(2, 5\)\.\n",
+        out,
+    ), out
+
+
+def test_a_real_keras_error_is_reported_in_one_line(capsys):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    checks.check_relu(lambda x: model(np.zeros((2, 5), "float32")))
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "\x1b" not in out, out
+    assert re.match(r"❌ Your function raised ValueError .*: Input 0 .* is incompatible", out), out
+
+
+def test_a_long_error_message_is_shortened(capsys):
+    def long_error(x):
+        raise RuntimeError("a very long message " * 50)
+
+    checks.check_relu(long_error)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ Your function raised RuntimeError on ") and out.count("\n") == 1
+    assert "message…" in out and len(out) < 400, out
+
+
+def test_a_model_that_raises_a_multi_line_error_is_reported_in_one_line(capsys):
+    import keras
+
+    class Broken(keras.layers.Layer):
+        def compute_output_spec(self, x):
+            return keras.KerasTensor(x.shape, x.dtype)
+
+        def call(self, x):
+            raise ValueError("\x1b[31mthe real problem\x1b[0m\nand more details")
+
+    inputs = keras.Input((28, 28, 1))
+    x = Broken()(inputs)
+    for _ in range(3):
+        x = keras.layers.Conv2D(2, 3, padding="same")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    checks.check_model_shapes(model)
+    out = capsys.readouterr().out
+    assert out == "❌ Your model raised ValueError on a batch of 4 images: the real problem.\n"
+
+
+def endless_loop(*args):
+    while True:
+        pass
+
+
+def sleep_long(*args):
+    time.sleep(1000)
+
+
+@pytest.mark.parametrize(
+    ("check", "fn"),
+    [
+        (checks.check_relu, endless_loop),
+        (checks.check_most_confused, sleep_long),
+        (checks.check_feature_extractor, endless_loop),
+    ],
+)
+def test_a_function_that_never_returns_is_stopped(check, fn, monkeypatch, capsys):
+    monkeypatch.setattr(checks, "TIME_LIMIT_S", 0.2)
+    check(fn)
+    checks.check_relu(lambda x: np.maximum(x, 0))  # the kernel is still usable
+    stopped, passed = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"❌ Your function did not return within 0\.2 seconds .*, so it was stopped: look for a "
+        r"loop that never ends .*\.",
+        stopped,
+    ), stopped
+    assert passed.startswith("✅ ")
+
+
+def test_the_time_limit_restores_the_signal_handler_and_timer(monkeypatch, capsys):
+    def handler(signum, frame):
+        pass
+
+    monkeypatch.setattr(checks, "TIME_LIMIT_S", 0.2)
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 100)
+    try:
+        checks.check_relu(endless_loop)
+        checks.check_relu(lambda x: np.maximum(x, 0))
+        assert signal.getsignal(signal.SIGALRM) is handler
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    stopped, passed = capsys.readouterr().out.splitlines()
+    assert stopped.startswith("❌ Your function did not return") and passed.startswith("✅ ")
+
+
+def test_outside_the_main_thread_a_check_runs_without_a_time_limit(capsys):
+    thread = threading.Thread(target=checks.check_relu, args=(lambda x: np.maximum(x, 0),))
+    thread.start()
+    thread.join()
+    assert capsys.readouterr().out.startswith("✅ Well done: your relu")

@@ -1,24 +1,24 @@
 """The series' Keras models: built in one place, trained once, cached on disk.
 
-- `build_seed_model()`: the model of the tutorial this series started from, kept as the baseline:
-  87.3 % on the test set, trained in about 45 s on 2 CPU cores.
-- `build_cnn()`: our classifier, two convolution blocks and a small dense head: 92.8 % (92.6 % to
-  92.8 % with other seeds), trained in about 2.5 minutes on 2 CPU cores.
-- `build_dense()` and `build_augmented_cnn()`: notebook 08's comparison, a network of the same
-  size without convolutions (88.7 %), and build_cnn trained behind random shifts, rotations and
-  brightness changes (90.1 %, but robust to them).
+- `build_seed_model()`: the model of the tutorial this series started from, kept as the baseline.
+- `build_cnn()`: our classifier, two convolution blocks and a small dense head (notebook 06).
+- `build_dense()`, `build_augmented_cnn()` and `build_augmented_dense()`: notebook 08's
+  comparison, a network of the same size without convolutions, and build_cnn and build_dense
+  trained behind random shifts, rotations, brightness and contrast changes.
 - `build_vgg()`: notebook 09's deeper CNN, two convolutions before each pooling, trained in
-  mixed precision where the hardware allows (`training_precision()`): 93.7 % to 93.9 %, in about
-  7 minutes on 2 CPU cores with bfloat16 instructions. `in_float32(model)` copies it into float32
-  layers for export.
+  mixed precision where the hardware allows (`training_precision()`). `in_float32(model)`
+  copies it into float32 layers for export.
 - `build_ensemble(members)`: the average of several trained models; notebook 09's stronger
-  model is two build_vgg from 2 random starts: 94.2 %, in about 14 minutes.
+  model is two build_vgg from 2 random starts.
 - `prepare(x)`, `split_validation(x, y)`, `fit(model, recipe, ...)`: the one way every notebook
   turns Fashion-MNIST into training data and trains a model, so that they all train alike.
 - `trained_model(name)`: a trained model by name, loaded from `models_dir()` when it was trained
   before, otherwise trained (with seeds set), stored and returned; so any notebook can run alone
-  in a fresh kernel. `store_trained(model, name)` is the only way a model enters that cache, and
-  `python -m helpers.models clean` (`make clean-models`) empties it.
+  in a fresh kernel. `store_trained(model, name)` is the only way a model enters that cache,
+  `training_record(name)` says how a stored model was trained, and `python -m helpers.models
+  clean` (`make clean-models`) empties the cache.
+
+The notebooks measure each model's accuracy and training time.
 
 To add a model, write its builder (a function of no arguments that returns a compiled model) and
 its recipe (epochs and batch size), and add one entry to `MODELS`.
@@ -256,9 +256,12 @@ def augmentation_layers(x):
     x = layers.RandomBrightness(
         AUGMENTATION["brightness_offset"], value_range=(0, 1), name="random_brightness"
     )(x)
-    return layers.RandomContrast(
-        AUGMENTATION["contrast_factor"], value_range=(0, 1), name="random_contrast"
-    )(x)
+    # A tuple (c, c) draws the factor from [1 - c, 1 + c]; a single number c would draw it from
+    # [1, 1 + c] in Keras 3, only ever raising the contrast.
+    contrast = AUGMENTATION["contrast_factor"]
+    return layers.RandomContrast((contrast, contrast), value_range=(0, 1), name="random_contrast")(
+        x
+    )
 
 
 def build_augmented_cnn() -> keras.Model:
@@ -268,15 +271,26 @@ def build_augmented_cnn() -> keras.Model:
     return _compiled(keras.Model(inputs, outputs, name="cnn_augmented"), CNN_RECIPE)
 
 
+def _dense_layers(x):
+    """Flatten -> Dense(512, ReLU) -> Dropout -> softmax: `(N, 28, 28, 1)` -> `(N, 10)`."""
+    x = layers.Flatten(name="flatten")(x)  # (784,)
+    x = layers.Dense(512, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
+
+
 def build_dense() -> keras.Model:
     """A network without convolutions, about the size of build_cnn's (407,050 parameters against
     421,930), compiled and trained alike: Flatten -> Dense(512, ReLU) -> Dropout -> softmax."""
     inputs = keras.Input(IMAGE_SHAPE, name="image")
-    x = layers.Flatten(name="flatten")(inputs)  # (784,)
-    x = layers.Dense(512, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.3, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
-    return _compiled(keras.Model(inputs, outputs, name="dense"), CNN_RECIPE)
+    return _compiled(keras.Model(inputs, _dense_layers(inputs), name="dense"), CNN_RECIPE)
+
+
+def build_augmented_dense() -> keras.Model:
+    """build_dense's network and training, with `augmentation_layers` in front, compiled."""
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    outputs = _dense_layers(augmentation_layers(inputs))
+    return _compiled(keras.Model(inputs, outputs, name="dense_augmented"), CNN_RECIPE)
 
 
 def build_ensemble(members) -> keras.Model:
@@ -303,6 +317,7 @@ MODELS = {
     "cnn": (build_cnn, CNN_RECIPE),
     "dense": (build_dense, CNN_RECIPE),
     "cnn_augmented": (build_augmented_cnn, CNN_RECIPE),
+    "dense_augmented": (build_augmented_dense, CNN_RECIPE),
     "vgg": (build_vgg, VGG_RECIPE),
 }
 
@@ -390,7 +405,8 @@ def _record_path(path: Path) -> Path:
 
 
 def _finished_run(model: keras.Model, recipe: dict) -> dict:
-    """What `model`'s last training says, if it ran its recipe once, from the start, to the end."""
+    """How `model`'s last training went, if it ran its recipe once, from the start, to the end:
+    the epochs completed, and the `history` of each epoch's loss and accuracy."""
     history = getattr(model, "history", None)
     if history is None or not history.epoch:
         raise ValueError(
@@ -403,8 +419,8 @@ def _finished_run(model: keras.Model, recipe: dict) -> dict:
             f"once): its last fit ran {epochs} epochs and its optimizer took {steps} steps in all. "
             f"Only a finished run is stored: build the model again and train it once, to the end"
         )
-    val_accuracy = history.history.get("val_accuracy", [None])[-1]
-    return {"epochs_completed": epochs, "val_accuracy": val_accuracy}
+    per_epoch = {key: [float(v) for v in values] for key, values in history.history.items()}
+    return {"epochs_completed": epochs, "history": per_epoch}
 
 
 def store_trained(model: keras.Model, name: str, seed: int = SEED) -> Path | None:
@@ -412,9 +428,10 @@ def store_trained(model: keras.Model, name: str, seed: int = SEED) -> Path | Non
     random seed set to `seed` before building), into the cache, where `trained_model(name, seed)`
     finds it.
 
-    Writes the `.keras` file, then its record: the recipe, the seed, the epochs completed, the
-    last validation accuracy and the file's SHA-256. Refuses (ValueError) a model of another
-    architecture or compile settings, and one whose training did not run its recipe to the end.
+    Writes the `.keras` file, then its record: the recipe, the seed, the epochs completed, each
+    epoch's loss and accuracy (`history`, as `fit` returns it) and the file's SHA-256. Refuses
+    (ValueError) a model of another architecture or compile settings, and one whose training did
+    not run its recipe to the end.
     If `models_dir()` cannot be written, stores it in `user_models_dir()` and says so. Returns
     the path of the `.keras` file, or None (after saying why) if no folder could take it.
     """
@@ -488,9 +505,27 @@ def _load(path: Path, expected: keras.Model, name: str, seed: int):
     return None
 
 
+def _stored_paths(model: keras.Model, name: str, seed: int) -> list[Path]:
+    """The files that may hold `model` (built by `MODELS[name]`'s builder) trained with `seed`."""
+    file_name = f"{name}-{fingerprint(model, MODELS[name][1], seed)}.keras"
+    paths = [folder / file_name for folder in (models_dir(), user_models_dir())]
+    return [path for path in paths if path.exists()]
+
+
+def training_record(name: str, seed: int = SEED) -> dict:
+    """The record of how the stored model `trained_model(name, seed)` loads was trained: "recipe",
+    "seed", "epochs_completed", "history" (each epoch's "loss", "accuracy", "val_loss",
+    "val_accuracy") and "sha256". FileNotFoundError if no trusted one is stored."""
+    builder, _ = MODELS[name]
+    for path in _stored_paths(builder(), name, seed):
+        if _untrusted(path, name, seed) is None:
+            return json.loads(_record_path(path).read_text())
+    raise FileNotFoundError(f"no trained {name!r} is stored: call trained_model({name!r}) first")
+
+
 def trained_model(name: str, verbose=0, seed: int = SEED) -> keras.Model:
-    """The model `name` (a key of `MODELS`: "seed", "cnn", "dense", "cnn_augmented", "vgg"),
-    trained, compiled.
+    """The model `name` (a key of `MODELS`: "seed", "cnn", "dense", "cnn_augmented",
+    "dense_augmented", "vgg"), trained, compiled.
 
     Loaded from `models_dir()` (or `user_models_dir()`) if trained before; otherwise trained on
     the first 55,000 training images with seeds set (`verbose` is passed to `fit`), stored with
@@ -501,13 +536,10 @@ def trained_model(name: str, verbose=0, seed: int = SEED) -> keras.Model:
     """
     builder, recipe = MODELS[name]
     model = builder()
-    file_name = f"{name}-{fingerprint(model, recipe, seed)}.keras"
-    for folder in (models_dir(), user_models_dir()):
-        path = folder / file_name
-        if path.exists():
-            loaded = _load(path, model, name, seed)
-            if loaded is not None:
-                return loaded
+    for path in _stored_paths(model, name, seed):
+        loaded = _load(path, model, name, seed)
+        if loaded is not None:
+            return loaded
     seed_everything(seed)
     model = builder()  # built again after seeding, so that its initial weights are repeatable
     (x_train, y_train), _ = load_fashion_mnist()

@@ -141,6 +141,41 @@ def test_augmented_cnn_is_the_cnn_with_augmentation_that_acts_only_in_training()
     assert not np.allclose(changed, x) and changed.min() >= 0 and changed.max() <= 1
 
 
+def test_augmented_dense_is_the_dense_network_with_the_same_augmentation():
+    augmented, plain = models.build_augmented_dense(), models.build_dense()
+    names = [layer.name for layer in augmented.layers]
+    assert names[1:5] == ["random_shift", "random_rotation", "random_brightness", "random_contrast"]
+    assert names[5:] == [layer.name for layer in plain.layers][1:]
+    assert augmented.count_params() == plain.count_params()
+
+
+def drawn(layer_name: str, image: np.ndarray, n: int = 2000) -> np.ndarray:
+    """`n` copies of `image` `(28, 28)` passed through one augmentation layer in training."""
+    model = models.build_augmented_cnn()
+    batch = np.repeat(image[np.newaxis, :, :, np.newaxis], n, axis=0)
+    return keras.ops.convert_to_numpy(model.get_layer(layer_name)(batch, training=True))
+
+
+def test_contrast_is_lowered_as_often_as_raised_within_the_stated_range():
+    """AUGMENTATION says 0.7x to 1.3x: draw many factors and look at both ends."""
+    c = models.AUGMENTATION["contrast_factor"]
+    image = np.random.default_rng(0).uniform(0.4, 0.6, (28, 28)).astype(np.float32)  # no clipping
+    out = drawn("random_contrast", image)
+    factors = (out - image.mean()).std(axis=(1, 2, 3)) / (image - image.mean()).std()
+    assert factors.min() >= 1 - c - 1e-3 and factors.max() <= 1 + c + 1e-3
+    assert factors.min() < 1 - 0.9 * c and factors.max() > 1 + 0.9 * c  # both ends reached
+    assert 0.4 < np.mean(factors < 1) < 0.6  # lowered about as often as raised
+
+
+def test_brightness_is_lowered_as_often_as_raised_within_the_stated_range():
+    b = models.AUGMENTATION["brightness_offset"]
+    image = np.random.default_rng(0).uniform(0.3, 0.7, (28, 28)).astype(np.float32)
+    offsets = (drawn("random_brightness", image) - image[:, :, np.newaxis]).mean(axis=(1, 2, 3))
+    assert offsets.min() >= -b - 1e-3 and offsets.max() <= b + 1e-3
+    assert offsets.min() < -0.9 * b and offsets.max() > 0.9 * b
+    assert 0.4 < np.mean(offsets < 0) < 0.6
+
+
 def test_vgg_is_the_cnn_with_a_second_convolution_in_each_block():
     model = models.build_vgg("float32")
     assert [layer.name for layer in model.layers] == [
@@ -409,10 +444,19 @@ def test_store_trained_writes_the_record_of_a_finished_run(tiny):
     record = json.loads(path.with_suffix(".json").read_text())
     assert record["name"] == "tiny" and record["seed"] == models.SEED
     assert record["recipe"] == TINY_RECIPE and record["epochs_completed"] == 1
-    assert record["val_accuracy"] == model.history.history["val_accuracy"][-1]
+    assert record["history"] == model.history.history
     assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert models.training_record("tiny") == record
     models.trained_model("tiny")
     assert len(tiny.fits) == 1  # trained_tiny's own fit only: the stored model was trusted
+
+
+def test_training_record_needs_a_trusted_stored_model(tiny):
+    with pytest.raises(FileNotFoundError, match="call trained_model"):
+        models.training_record("tiny")
+    models.save_model(build_tiny(), models.model_path("tiny"))  # no record: not trusted
+    with pytest.raises(FileNotFoundError):
+        models.training_record("tiny")
 
 
 @pytest.mark.parametrize(

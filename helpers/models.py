@@ -257,7 +257,7 @@ def augmentation_layers(x):
         AUGMENTATION["brightness_offset"], value_range=(0, 1), name="random_brightness"
     )(x)
     # A tuple (c, c) draws the factor from [1 - c, 1 + c]; a single number c would draw it from
-    # [1, 1 + c] in Keras 3, only ever raising the contrast.
+    # [1, 1 + c] in Keras 3, only ever raising the contrast (its documentation says otherwise).
     contrast = AUGMENTATION["contrast_factor"]
     return layers.RandomContrast((contrast, contrast), value_range=(0, 1), name="random_contrast")(
         x

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pooch
+import platformdirs
 import tensorflow as tf
 from keras import layers
 
@@ -352,7 +352,7 @@ def models_dir() -> Path:
 def user_models_dir() -> Path:
     """Where trained models go when `models_dir()` cannot be written (a class's shared, read-only
     copy of the repository, say): this user's cache, ~/.cache/cnn-tutorial/models on Linux."""
-    return Path(pooch.os_cache("cnn-tutorial")) / "models"
+    return Path(platformdirs.user_cache_dir("cnn-tutorial")) / "models"
 
 
 def fingerprint(model: keras.Model, recipe: dict, seed: int = SEED) -> str:

@@ -30,6 +30,7 @@ says how it was trained and holds the file's SHA-256: a file without a matching 
 untrained or half-trained model put there by hand, say, is trained again rather than trusted.
 """
 
+import contextlib
 import hashlib
 import json
 import math
@@ -199,7 +200,7 @@ def _vgg_block(x, filters: int, i: int):
     return _conv_block(x, filters, i)
 
 
-def build_vgg(precision: str | None = None) -> keras.Model:
+def build_vgg(precision: str | None = None, recipe: dict = VGG_RECIPE) -> keras.Model:
     """Notebook 09's stronger model, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)`.
 
     build_cnn with one more convolution (and BatchNorm, ReLU) at the start of each block: 32, 32,
@@ -208,7 +209,8 @@ def build_vgg(precision: str | None = None) -> keras.Model:
     it trains in `precision` (a Keras dtype policy, by default `training_precision()`): in
     "mixed_bfloat16" the layers compute in bfloat16 and keep their weights in float32, which
     saved a quarter to a half of that time on a CPU made for it (notebook 09 measures it).
-    `VGG_RECIPE`: as CNN_RECIPE, for 11 epochs.
+    `recipe`: how it will be trained (its learning-rate schedule depends on it); `VGG_RECIPE`,
+    CNN_RECIPE for 11 epochs, unless another is given (benchmarks/train_fashion.py tries others).
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision or training_precision())
@@ -217,7 +219,7 @@ def build_vgg(precision: str | None = None) -> keras.Model:
         outputs = _cnn_layers(inputs, block=_vgg_block)
     finally:
         keras.config.set_dtype_policy(previous)
-    return _compiled(keras.Model(inputs, outputs, name="vgg"), VGG_RECIPE)
+    return _compiled(keras.Model(inputs, outputs, name="vgg"), recipe)
 
 
 def in_float32(model: keras.Model) -> keras.Model:
@@ -446,11 +448,16 @@ def store_trained(model: keras.Model, name: str, seed: int = SEED) -> Path | Non
     problems = []
     for folder in (models_dir(), user_models_dir()):
         path = folder / f"{name}-{expected}.keras"
+        saved = False
         try:
             save_model(model, path)
+            saved = True
             text = json.dumps({**record, "sha256": _sha256(path)}, indent=1)
             _write_atomically(_record_path(path), lambda tmp, text=text: tmp.write_text(text))
         except OSError as exc:
+            if saved:  # leave no model file without its record
+                with contextlib.suppress(OSError):
+                    path.unlink()
             problems.append(f"{folder} cannot be written ({exc.strerror or exc})")
             continue
         if problems:
@@ -489,8 +496,8 @@ def _same_architecture(a: keras.Model, b: keras.Model) -> bool:
 
 
 def _load(path: Path, expected: keras.Model, name: str, seed: int):
-    """The model saved at `path`; None (after saying why) if it cannot be trusted to be
-    `expected` (`MODELS[name]`'s builder's) after a finished run with `seed`."""
+    """(the model saved at `path`, None), or (None, why it cannot be trusted to be `expected`,
+    `MODELS[name]`'s builder's model, after a finished run with `seed`)."""
     reason = _untrusted(path, name, seed)
     if reason is None:
         try:
@@ -499,10 +506,9 @@ def _load(path: Path, expected: keras.Model, name: str, seed: int):
             reason = "it is damaged: Keras cannot read it"
         else:
             if _same_architecture(model, expected):
-                return model
+                return model, None
             reason = "it holds a different architecture"
-    print(f"The saved model {path} cannot be used ({reason}); training it again.")
-    return None
+    return None, reason
 
 
 def _stored_paths(model: keras.Model, name: str, seed: int) -> list[Path]:
@@ -536,10 +542,14 @@ def trained_model(name: str, verbose=0, seed: int = SEED) -> keras.Model:
     """
     builder, recipe = MODELS[name]
     model = builder()
+    unusable = []
     for path in _stored_paths(model, name, seed):
-        loaded = _load(path, model, name, seed)
+        loaded, reason = _load(path, model, name, seed)
         if loaded is not None:
             return loaded
+        unusable.append(f"{path} cannot be used ({reason})")
+    if unusable:
+        print(f"The saved model {'; '.join(unusable)}: training it again.")
     seed_everything(seed)
     model = builder()  # built again after seeding, so that its initial weights are repeatable
     (x_train, y_train), _ = load_fashion_mnist()

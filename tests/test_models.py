@@ -1,5 +1,6 @@
 """helpers.models: the real models are built, not trained; the cache is tested on a tiny model."""
 
+import errno
 import hashlib
 import json
 import math
@@ -516,6 +517,28 @@ def test_a_read_only_models_folder_keeps_the_run_in_the_users_cache(tiny, run_un
     assert saved_files(user_folder) == with_record(models.model_path("tiny"))
     models.trained_model("tiny")
     assert tiny.fits == []  # found in the user's cache: not trained again
+
+
+def test_a_record_that_cannot_be_written_leaves_no_model_file(tiny, capsys, monkeypatch):
+    write_text = Path.write_text
+
+    def full_disk_in_models_dir(self, *args, **kwargs):
+        if self.parent == tiny.folder:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "write_text", full_disk_in_models_dir)
+        models.trained_model("tiny")
+    user_folder = models.user_models_dir()
+    assert capsys.readouterr().out == (
+        f"{tiny.folder} cannot be written (No space left on device), so the trained model is "
+        f"kept in {user_folder}, where later notebooks find it.\n"
+    )
+    assert saved_files(tiny.folder) == []  # the model file went with its failed record
+    models.trained_model("tiny")
+    assert len(tiny.fits) == 1  # found in the user's cache, not trained again
+    assert capsys.readouterr().out == ""  # and nothing said about a half-stored copy
 
 
 def test_clean_empties_the_cache_but_leaves_exports(tiny, capsys):

@@ -92,10 +92,10 @@ CANDIDATES = {
 RUNS = [
     ("vgg", 0),
     ("vgg", 1),
+    ("vgg_float32", 0),
     ("vgg_8_epochs", 0),
     ("vgg_8_epochs", 1),
     ("vgg_15_epochs", 0),
-    ("vgg_float32", 0),
     ("cnn", 0),
     ("cnn", 1),
     ("cnn", 2),
@@ -187,7 +187,7 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def select(data) -> None:
     """Train `RUNS`, choose on validation, then evaluate the choice on the test set once."""
-    (x_tr, y_tr), (x_val, y_val), (x_test, y_test) = data
+    _, (x_val, y_val), (x_test, y_test) = data
     record = {
         "machine": machine(),
         "date": datetime.date.today().isoformat(),
@@ -197,6 +197,41 @@ def select(data) -> None:
         "options": [],
     }
     trained = {}  # (candidate, seed) -> model
+    try:
+        train_runs(trained, record, data)
+    except KeyboardInterrupt:  # Ctrl-C: choose among the runs that finished
+        record["not_trained"] = [run for run in RUNS if run not in trained]
+        print(f"Interrupted: choosing among the {len(trained)} runs that finished", flush=True)
+    within = [o for o in record["options"] if o["pace_seconds"] <= BUDGET_SECONDS]
+    chosen = max(within, key=lambda o: o["val_accuracy"])
+    models = [trained[c, s] for c, s in chosen["members"]]
+    model = build_ensemble(models) if len(models) > 1 else models[0]
+    tta = np.mean(
+        [model.predict(shift(x_val, dx, dy), batch_size=1000, verbose=0) for dx, dy in TTA_SHIFTS],
+        axis=0,
+    )
+    use_tta = accuracy(tta, y_val) > chosen["val_accuracy"]
+    record["chosen"] = chosen["name"]
+    record["tta_val_accuracy"] = round(accuracy(tta, y_val), 4)
+    record["tta_chosen"] = use_tta
+    print(
+        f"Chosen on validation: {chosen['name']} ({100 * chosen['val_accuracy']:.2f} %, "
+        f"{chosen['pace_seconds']:.0f} s at its fastest pace); with test-time augmentation "
+        f"over {TTA_SHIFTS}: {100 * record['tta_val_accuracy']:.2f} %, so "
+        f"{'with' if use_tta else 'without'} it"
+    )
+    images = [shift(x_test, dx, dy) for dx, dy in TTA_SHIFTS] if use_tta else [x_test]
+    test_probs = np.mean([model.predict(x, batch_size=1000, verbose=0) for x in images], axis=0)
+    record["test_accuracy_of_chosen"] = round(accuracy(test_probs, y_test), 4)
+    write(record)
+    print(f"Test accuracy: {100 * record['test_accuracy_of_chosen']:.2f} % (the chosen model)")
+    print(f"written to {SELECTION_FILE}")
+
+
+def train_runs(trained: dict, record: dict, data) -> None:
+    """Train `RUNS` in order into `trained` ((candidate, seed) -> model), and each run's figures
+    into `record`, written to `SELECTION_FILE` after each run."""
+    (x_tr, y_tr), (x_val, y_val), _ = data
     for candidate, seed in RUNS:
         builder, recipe = CANDIDATES[candidate]
         seed_everything(seed)
@@ -224,30 +259,6 @@ def select(data) -> None:
         )
         record["options"] = options(trained, record["runs"], x_val, y_val)
         write(record)
-    within = [o for o in record["options"] if o["pace_seconds"] <= BUDGET_SECONDS]
-    chosen = max(within, key=lambda o: o["val_accuracy"])
-    models = [trained[c, s] for c, s in chosen["members"]]
-    model = build_ensemble(models) if len(models) > 1 else models[0]
-    tta = np.mean(
-        [model.predict(shift(x_val, dx, dy), batch_size=1000, verbose=0) for dx, dy in TTA_SHIFTS],
-        axis=0,
-    )
-    use_tta = accuracy(tta, y_val) > chosen["val_accuracy"]
-    record["chosen"] = chosen["name"]
-    record["tta_val_accuracy"] = round(accuracy(tta, y_val), 4)
-    record["tta_chosen"] = use_tta
-    print(
-        f"Chosen on validation: {chosen['name']} ({100 * chosen['val_accuracy']:.2f} %, "
-        f"{chosen['pace_seconds']:.0f} s at its fastest pace); with test-time augmentation "
-        f"over {TTA_SHIFTS}: {100 * record['tta_val_accuracy']:.2f} %, so "
-        f"{'with' if use_tta else 'without'} it"
-    )
-    images = [shift(x_test, dx, dy) for dx, dy in TTA_SHIFTS] if use_tta else [x_test]
-    test_probs = np.mean([model.predict(x, batch_size=1000, verbose=0) for x in images], axis=0)
-    record["test_accuracy_of_chosen"] = round(accuracy(test_probs, y_test), 4)
-    write(record)
-    print(f"Test accuracy: {100 * record['test_accuracy_of_chosen']:.2f} % (the chosen model)")
-    print(f"written to {SELECTION_FILE}")
 
 
 def options(trained, runs, x_val, y_val) -> list[dict]:

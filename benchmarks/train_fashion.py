@@ -17,10 +17,11 @@ build_vgg trains in `training_precision()`, printed at the start.
 --select trains the candidates for notebook 09's strong model (`CANDIDATES`, in the order of
 `RUNS`), chooses on the 5,000 validation images alone (the best validation accuracy among the
 candidates and their ensembles that train within `BUDGET_SECONDS` at the pace of their fastest
-epochs; then whether test-time
-augmentation helps it), and only then evaluates the chosen model on the test set, once. It
-writes what decided, with the machine and the date, to `SELECTION_FILE` (after every run, so
-an interrupted run keeps what it measured), and notebook 09 shows that file.
+epochs; then whether test-time augmentation helps it), and only then evaluates the chosen model
+on the test set, once. It writes what decided, with the machine and the date, to
+`SELECTION_FILE` (after every run, so that a run cut short keeps what it measured), for
+notebook 09 to show. Ctrl-C or `kill PID` (SIGINT or SIGTERM) stops the training and chooses
+among the runs that finished.
 
 Timings on a shared machine are noisy: the load average is printed before and after, so that a
 slow run can be told from a busy machine.
@@ -31,6 +32,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import time
 from pathlib import Path
 
@@ -101,7 +103,7 @@ RUNS = [
     ("cnn", 2),
 ]
 # A quarter of an hour of training, members of an ensemble added up, each at the pace of its
-# fastest epoch: on a shared cloud machine, the same epoch took from 41 to 85 s, as neighbours
+# fastest epoch: on a shared cloud machine, the same epoch took from 36 to 87 s, as neighbours
 # came and went, and the budget is about the machine, not about them.
 BUDGET_SECONDS = 900
 TTA_SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]  # test-time augmentation's copies
@@ -197,9 +199,10 @@ def select(data) -> None:
         "options": [],
     }
     trained = {}  # (candidate, seed) -> model
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID` acts as Ctrl-C
     try:
         train_runs(trained, record, data)
-    except KeyboardInterrupt:  # Ctrl-C: choose among the runs that finished
+    except KeyboardInterrupt:  # choose among the runs that finished
         record["not_trained"] = [run for run in RUNS if run not in trained]
         print(f"Interrupted: choosing among the {len(trained)} runs that finished", flush=True)
     within = [o for o in record["options"] if o["pace_seconds"] <= BUDGET_SECONDS]

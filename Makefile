@@ -19,7 +19,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 CHECK_PYTHON = -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v in "$(PYTHON_VERSIONS)".split() else f"Python {v} ({sys.executable}) has no wheel of the pinned TensorFlow (constraints.txt). Install Python $(PYTHON_VERSIONS_TEXT), then run: make clean; make PYTHON=python3.12 (the one you installed)")'
 
-.PHONY: lab test notebooks run images setup data upgrade clean clean-models
+.PHONY: lab test check notebooks run images setup data upgrade clean clean-models
 
 $(VENV)/.installed: pyproject.toml constraints.txt jupyterlab-overrides.json
 	@$(PYTHON) $(CHECK_PYTHON)
@@ -46,6 +46,10 @@ lab: data  ## start JupyterLab on the notebooks
 test: data  ## lint, unit tests, and every notebook against its stored outputs
 	$(BIN)/ruff check .
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-cell-timeout=1800
+
+check: setup  ## the quick loop while developing: lint, and the unit tests not marked slow
+	$(BIN)/ruff check .
+	$(BIN)/pytest tests -m "not slow" -q
 
 notebooks: data  ## re-execute every notebook in place in a clean kernel (refreshes stored outputs)
 	$(BIN)/python benchmarks/run_notebooks.py --inplace

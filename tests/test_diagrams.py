@@ -108,6 +108,7 @@ def test_draw_architecture_rejects_no_layers():
         diagrams.draw_architecture([])
 
 
+@pytest.mark.slow
 def test_main_writes_every_png_into_the_folder(tmp_path, capsys):
     paths = diagrams.main(tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())

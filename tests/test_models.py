@@ -224,6 +224,7 @@ def test_a_mixed_precision_model_keeps_its_precision_in_its_file(tmp_path):
     assert reloaded.get_layer("probs").dtype_policy.name == "float32"
 
 
+@pytest.mark.slow
 def test_in_float32_copies_the_weights_into_float32_layers():
     mixed = models.build_vgg("mixed_bfloat16")
     x = np.random.default_rng(3).random((8, 28, 28, 1), np.float32)
@@ -275,6 +276,7 @@ def test_training_precision_follows_the_hardware(monkeypatch, gpu_capability, cp
     assert models.training_precision() == expected
 
 
+@pytest.mark.slow
 def test_ensemble_averages_its_members_and_saves_without_their_optimizers(tmp_path):
     members = [models.build_cnn(), models.build_dense(), models.build_cnn()]
     ensemble = models.build_ensemble(members)
@@ -324,6 +326,7 @@ def test_models_dir(monkeypatch, tmp_path):
     assert models.models_dir() == tmp_path / "elsewhere"
 
 
+@pytest.mark.slow
 def test_trains_saves_then_loads(tiny):
     model = models.trained_model("tiny")
     assert tiny.fits == [(30, 10)]  # trained once, on the split
@@ -337,6 +340,7 @@ def test_trains_saves_then_loads(tiny):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_training_is_repeatable(tiny):
     first = models.trained_model("tiny").get_weights()
     models.model_path("tiny").unlink()
@@ -346,6 +350,7 @@ def test_training_is_repeatable(tiny):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_another_seed_is_another_model_in_its_own_file(tiny):
     first = models.trained_model("tiny")
     other = models.trained_model("tiny", seed=1)
@@ -372,6 +377,7 @@ def other_architecture(path: Path) -> None:
     models.save_model(build_tiny(units=5), path)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Skipping variable loading:UserWarning")
 @pytest.mark.parametrize("damage", [garbage, truncated, other_architecture])
 def test_damaged_file_is_trained_again(tiny, capsys, damage):
@@ -391,6 +397,7 @@ def test_damaged_file_is_trained_again(tiny, capsys, damage):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_changed_recipe_trains_again(tiny, monkeypatch):
     models.trained_model("tiny")
     old = models.model_path("tiny")
@@ -406,6 +413,7 @@ def test_changed_recipe_trains_again(tiny, monkeypatch):
     assert models.model_path("tiny") not in (old, new)  # so does a changed architecture
 
 
+@pytest.mark.slow
 def test_an_untrained_model_put_in_the_cache_is_trained_not_trusted(tiny, capsys):
     path = models.save_model(build_tiny(), models.model_path("tiny"))
     untrained = keras.models.load_model(path).get_weights()
@@ -416,6 +424,7 @@ def test_an_untrained_model_put_in_the_cache_is_trained_not_trusted(tiny, capsys
     assert not np.array_equal(model.get_weights()[-2], untrained[-2])
 
 
+@pytest.mark.slow
 def test_a_model_swapped_in_after_training_is_trained_again(tiny, capsys):
     models.trained_model("tiny")
     path = models.model_path("tiny")
@@ -438,6 +447,7 @@ def trained_tiny(epochs: int = TINY_RECIPE["epochs"], fits: int = 1) -> keras.Mo
     return model
 
 
+@pytest.mark.slow
 def test_store_trained_writes_the_record_of_a_finished_run(tiny):
     model = trained_tiny()
     path = models.store_trained(model, "tiny")
@@ -469,12 +479,14 @@ def test_training_record_needs_a_trusted_stored_model(tiny):
         (lambda: build_tiny(units=5), "is not build_tiny()'s"),
     ],
 )
+@pytest.mark.slow
 def test_store_trained_refuses_what_is_not_a_finished_run(tiny, make, says):
     with pytest.raises(ValueError, match=re.escape(says)):
         models.store_trained(make(), "tiny")
     assert not tiny.folder.exists()
 
 
+@pytest.mark.slow
 def test_a_damaged_file_with_its_record_says_damaged(tiny, capsys):
     models.trained_model("tiny")
     path = models.model_path("tiny")
@@ -500,6 +512,7 @@ print(models.trained_model("tiny").name)
 """
 
 
+@pytest.mark.slow
 def test_a_read_only_models_folder_keeps_the_run_in_the_users_cache(tiny, run_unprivileged):
     tiny.folder.mkdir()
     tiny.folder.chmod(0o555)
@@ -519,6 +532,7 @@ def test_a_read_only_models_folder_keeps_the_run_in_the_users_cache(tiny, run_un
     assert tiny.fits == []  # found in the user's cache: not trained again
 
 
+@pytest.mark.slow
 def test_a_record_that_cannot_be_written_leaves_no_model_file(tiny, capsys, monkeypatch):
     write_text = Path.write_text
 
@@ -541,6 +555,7 @@ def test_a_record_that_cannot_be_written_leaves_no_model_file(tiny, capsys, monk
     assert capsys.readouterr().out == ""  # and nothing said about a half-stored copy
 
 
+@pytest.mark.slow
 def test_clean_empties_the_cache_but_leaves_exports(tiny, capsys):
     models.trained_model("tiny")
     models.trained_model("tiny", seed=1)

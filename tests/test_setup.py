@@ -75,6 +75,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_make_lab_starts_jupyterlab_without_the_news_prompt():
     port, token = free_port(), "cnn-tutorial-test"
     args = (

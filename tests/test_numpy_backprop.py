@@ -1,0 +1,147 @@
+"""The backward passes of helpers.numpy_backprop, each against TensorFlow's GradientTape on many
+random inputs, and against central differences on small ones."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.numpy_backprop import (
+    dense,
+    dense_backward,
+    numerical_gradient,
+    relu_backward,
+    softmax_cross_entropy,
+)
+
+CASES = 100
+
+
+def tape_gradients(forward, grad_out, *inputs):
+    """TensorFlow's gradients of sum(forward(*inputs) * grad_out) for each input: what a layer's
+    backward pass returns when the loss's gradient at its output is grad_out."""
+    variables = [tf.Variable(a) for a in inputs]
+    with tf.GradientTape() as tape:
+        y = forward(*variables)
+        loss = tf.reduce_sum(y * tf.constant(grad_out))
+    return [g.numpy() for g in tape.gradient(loss, variables)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_is_tensorflows(dtype):
+    rng = np.random.default_rng(0)
+    for _ in range(CASES):
+        shape = tuple(rng.integers(1, 6, size=rng.integers(1, 5)))
+        x = rng.normal(size=shape).astype(dtype)
+        x[rng.random(shape) < 0.2] = 0  # TensorFlow's gradient at exactly 0 is 0
+        grad_out = rng.normal(size=shape).astype(dtype)
+        (expected,) = tape_gradients(tf.nn.relu, grad_out, x)
+        got = relu_backward(x, grad_out)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_dense_and_its_backward_are_keras_dense(dtype, tol):
+    rng = np.random.default_rng(1)
+    for _ in range(CASES):
+        n, d, u = rng.integers(1, 9, size=3)
+        x = rng.normal(size=(n, d)).astype(dtype)
+        w = rng.normal(size=(d, u)).astype(dtype)
+        b = rng.normal(size=u).astype(dtype)
+        grad_out = rng.normal(size=(n, u)).astype(dtype)
+        layer = keras.layers.Dense(int(u), dtype=np.dtype(dtype).name)
+        layer.build((None, d))
+        layer.set_weights([w, b])
+        np.testing.assert_allclose(dense(x, w, b), layer(x).numpy(), rtol=tol, atol=tol)
+
+        def forward(x_, w_, b_):
+            return tf.matmul(x_, w_) + b_
+
+        expected = tape_gradients(forward, grad_out, x, w, b)
+        for got, want in zip(dense_backward(x, w, grad_out), expected, strict=True):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-6), (np.float64, 1e-12)])
+def test_softmax_cross_entropy_is_keras_loss_and_its_gradient(dtype, tol):
+    rng = np.random.default_rng(2)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, dtype=np.dtype(dtype).name
+    )
+    for _ in range(CASES):
+        n, k = rng.integers(1, 9), rng.integers(2, 12)
+        logits = (rng.normal(size=(n, k)) * rng.choice([1, 10, 100])).astype(dtype)
+        labels = rng.integers(0, k, size=n)
+        z = tf.Variable(logits)
+        with tf.GradientTape() as tape:
+            expected_loss = keras_loss(labels, z)
+        expected_grad = tape.gradient(expected_loss, z).numpy()
+        loss, grad = softmax_cross_entropy(logits, labels)
+        np.testing.assert_allclose(loss, expected_loss.numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(grad, expected_grad, rtol=tol, atol=tol)
+
+
+def test_softmax_cross_entropy_is_finite_for_huge_logits():
+    logits = np.array([[1e4, 0.0, -1e4], [0.0, 1e4, 1e4]], dtype=np.float32)
+    loss, grad = softmax_cross_entropy(logits, np.array([0, 0]))
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+    # row 1: log(e^1e4 + 1 + e^-1e4) - 1e4, about 0; row 2: log(1 + 2 e^1e4) - 0, 1e4 + log 2
+    np.testing.assert_allclose(loss, (1e4 + np.log(2)) / 2, rtol=1e-6)
+    np.testing.assert_allclose(grad, [[0, 0, 0], [-0.5, 0.25, 0.25]], atol=1e-7)
+
+
+def test_gradient_of_the_whole_head_matches_central_differences():
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        n, d, u, k = rng.integers(1, 5, size=4) + [0, 0, 0, 1]
+        x = rng.normal(size=(n, d))
+        w1, b1 = rng.normal(size=(d, u)), rng.normal(size=u)
+        w2, b2 = rng.normal(size=(u, k)), rng.normal(size=k)
+        labels = rng.integers(0, k, size=n)
+
+        def loss_of(w1_, x=x, b1=b1, w2=w2, b2=b2, labels=labels):
+            hidden = dense(x, w1_, b1)
+            return softmax_cross_entropy(dense(np.maximum(hidden, 0), w2, b2), labels)[0]
+
+        hidden = dense(x, w1, b1)
+        _, grad_logits = softmax_cross_entropy(dense(np.maximum(hidden, 0), w2, b2), labels)
+        grad_relu, _, _ = dense_backward(np.maximum(hidden, 0), w2, grad_logits)
+        _, grad_w1, _ = dense_backward(x, w1, relu_backward(hidden, grad_relu))
+        numerical = numerical_gradient(loss_of, w1)
+        error = np.abs(grad_w1 - numerical).max() / max(np.abs(numerical).max(), 1e-12)
+        assert error < 1e-7
+
+
+def test_numerical_gradient_leaves_x_alone_and_works_in_float64():
+    x = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    grad = numerical_gradient(lambda v: (v**2).sum(), x)
+    assert grad.dtype == np.float64
+    np.testing.assert_allclose(grad, 2 * x, rtol=1e-9)
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="eps must be positive"):
+        numerical_gradient(lambda v: v.sum(), x, eps=0)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: relu_backward(np.ones((2, 3)), np.ones((3, 2))), r"\(2, 3\); got \(3, 2\)"),
+        (lambda: dense(np.ones((2, 3)), np.ones((4, 5))), "x has 3 features per row but w"),
+        (lambda: dense(np.ones(3), np.ones((3, 5))), r"x of shape \(N, D\)"),
+        (lambda: dense(np.ones((2, 3)), np.ones((3, 5)), np.ones(4)), r"b must have shape \(5,\)"),
+        (
+            lambda: dense_backward(np.ones((2, 3)), np.ones((3, 5)), np.ones((2, 4))),
+            r"\(2, 5\); got \(2, 4\)",
+        ),
+        (lambda: softmax_cross_entropy(np.ones((2, 3)), np.array([0, 3])), "0 .. 2"),
+        (lambda: softmax_cross_entropy(np.ones((2, 3)), np.array([0.0, 1.0])), "integer"),
+        (lambda: softmax_cross_entropy(np.ones((2, 3)), np.array([0])), r"shape \(2,\)"),
+        (lambda: softmax_cross_entropy(np.ones(3), np.array([0])), r"shape \(N, K\)"),
+        (lambda: relu_backward(np.array(["a"]), np.array(["b"])), "real numbers"),
+    ],
+)
+def test_bad_input_says_what_is_wrong(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,21 +1,33 @@
 """The backward passes by hand, in NumPy: how each layer turns the gradient of the loss with
 respect to its output into the gradients with respect to its input and its weights.
 
-The layers of a CNN's dense head, and the numerical check that every gradient is tested with:
+Pooling, the layers of a CNN's dense head, and the numerical check every gradient is tested with:
 
+- `max_pool2d_backward(x, grad_out, ...)`: each window's gradient goes to its maximum (the first
+  one, in reading order, when several tie).
+- `avg_pool2d_backward(x, grad_out, ...)`: each window's gradient is shared out evenly.
 - `relu_backward(x, grad_out)`: the gradient passes where x > 0, and stops elsewhere.
 - `dense(x, w, b)` and `dense_backward(x, w, grad_out)`: `x @ w + b`, and its three gradients.
 - `softmax_cross_entropy(logits, labels)`: the mean loss and its gradient, `(p - one_hot) / N`.
 - `numerical_gradient(f, x)`: central differences, to check an analytic gradient against.
 
-Shapes: `x` `(N, D)`, `w` `(D, U)`, `b` `(U,)`, logits `(N, K)` and integer labels `(N,)`.
+Shapes: pooling takes images as `helpers.numpy_cnn` does, `(H, W)`, `(H, W, C)` or `(N, H, W, C)`;
+dense layers `x` `(N, D)`, `w` `(D, U)`, `b` `(U,)`; logits `(N, K)` and integer labels `(N,)`.
 Each `grad_out` is the gradient of the loss with respect to that layer's output, so it has the
 output's shape. The tests compare every function with TensorFlow's `GradientTape`.
 """
 
 import numpy as np
 
-from helpers.numpy_cnn import softmax
+from helpers.numpy_cnn import (
+    _axis_padding,
+    _check_padding,
+    _from_batch,
+    _pair,
+    _pool_windows,
+    _to_batch,
+    softmax,
+)
 
 
 def _float(a, name: str) -> np.ndarray:
@@ -28,6 +40,56 @@ def _float(a, name: str) -> np.ndarray:
 def _same_shape(grad_out: np.ndarray, shape: tuple, what: str) -> None:
     if grad_out.shape != shape:
         raise ValueError(f"grad_out must have the shape of {what}, {shape}; got {grad_out.shape}")
+
+
+def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.ndarray:
+    """The gradient for x of max (kind "max") or average pooling, shaped like x."""
+    x, grad_out = _float(x, "x"), _float(grad_out, "grad_out")
+    batch = _to_batch(x)
+    windows = _pool_windows(batch, pool_size, stride, padding, -np.inf if kind == "max" else 0)
+    n, out_h, out_w, ph, pw, c = windows.shape  # windows of the padded input
+    out_shape = _from_batch(np.empty((n, out_h, out_w, c)), x.ndim).shape
+    _same_shape(grad_out, out_shape, "the pooling's output")
+    grad = _to_batch(grad_out)
+    sh, sw = (ph, pw) if stride is None else _pair(stride, "stride")
+    height, width = batch.shape[1:3]
+    (top, bottom), (left, right) = (
+        _axis_padding(size, k, s, _check_padding(padding, allow_int=False))
+        for size, k, s in ((height, ph, sh), (width, pw, sw))
+    )
+    dtype = np.result_type(x, grad_out)
+    padded = np.zeros((n, top + height + bottom, left + width + right, c), dtype)
+    if kind == "max":
+        winner = windows.reshape(n, out_h, out_w, ph * pw, c).argmax(axis=3)  # the first maximum
+    else:
+        real = _pool_windows(np.ones((1, height, width, 1), dtype), pool_size, stride, padding, 0)
+        share = grad / real.sum(axis=(3, 4))  # shared among the window's real pixels
+    for i in range(ph):  # each position in the window, for all windows at once
+        for j in range(pw):
+            part = np.where(winner == i * pw + j, grad, 0) if kind == "max" else share
+            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
+            padded[:, rows, cols] += part  # windows overlap when the stride is smaller
+    return _from_batch(padded[:, top : top + height, left : left + width], x.ndim)
+
+
+def max_pool2d_backward(x, grad_out, pool_size=2, stride=None, padding="valid") -> np.ndarray:
+    """dL/dx for y = max_pool2d(x, pool_size, stride, padding); same shape as x.
+
+    Each output is one input, the window's maximum, so its gradient goes there and nowhere
+    else: to the first maximum in reading order when several tie, as TensorFlow does. Where
+    windows overlap, a pixel collects the gradients of every window it wins.
+    """
+    return _pool_backward(x, grad_out, pool_size, stride, padding, "max")
+
+
+def avg_pool2d_backward(x, grad_out, pool_size=2, stride=None, padding="valid") -> np.ndarray:
+    """dL/dx for y = avg_pool2d(x, pool_size, stride, padding); same shape as x.
+
+    Each output is the mean of its window's k real pixels (padding left out), so each of them
+    receives 1/k of its gradient.
+    """
+    return _pool_backward(x, grad_out, pool_size, stride, padding, "avg")
 
 
 def relu_backward(x, grad_out) -> np.ndarray:

@@ -7,8 +7,10 @@ import pytest
 import tensorflow as tf
 
 from helpers.numpy_backprop import (
+    avg_pool2d_backward,
     dense,
     dense_backward,
+    max_pool2d_backward,
     numerical_gradient,
     relu_backward,
     softmax_cross_entropy,
@@ -25,6 +27,46 @@ def tape_gradients(forward, grad_out, *inputs):
         y = forward(*variables)
         loss = tf.reduce_sum(y * tf.constant(grad_out))
     return [g.numpy() for g in tape.gradient(loss, variables)]
+
+
+def random_pooling(rng):
+    """A random batch (with ties: small integers), window, stride and padding that fit."""
+    pool = tuple(int(k) for k in rng.integers(1, 4, size=2))
+    stride = tuple(int(s) for s in rng.integers(1, 4, size=2))
+    padding = str(rng.choice(["valid", "same"]))
+    n, c = rng.integers(1, 4), rng.integers(1, 4)
+    h, w = (int(k + rng.integers(0, 6)) for k in pool)
+    x = rng.integers(-3, 4, size=(n, h, w, c)).astype(np.float32)
+    return x, pool, stride, padding
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [(max_pool2d_backward, tf.nn.max_pool2d), (avg_pool2d_backward, tf.nn.avg_pool2d)],
+)
+def test_pool_backward_is_tensorflows(ours, theirs):
+    rng = np.random.default_rng(4)
+    for _ in range(3 * CASES):
+        x, pool, stride, padding = random_pooling(rng)
+        y = theirs(x, pool, stride, padding.upper())
+        grad_out = rng.normal(size=y.shape).astype(np.float32)
+
+        def forward(x_, pool=pool, stride=stride, padding=padding):
+            return theirs(x_, pool, stride, padding.upper())
+
+        (expected,) = tape_gradients(forward, grad_out, x)
+        got = ours(x, grad_out, pool, stride, padding)
+        assert got.shape == x.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=f"{pool=} "
+                                   f"{stride=} {padding=} x shape {x.shape}")  # fmt: skip
+
+
+def test_max_pool_backward_sends_a_tie_to_the_first_maximum_only():
+    x = np.array([[5.0, 5.0], [5.0, 1.0]])
+    np.testing.assert_array_equal(max_pool2d_backward(x, np.array([[2.0]])), [[2, 0], [0, 0]])
+    image = np.array([[1.0, 9.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]])  # windows overlap
+    grad = max_pool2d_backward(image, np.ones((2, 2)), pool_size=2, stride=1)
+    np.testing.assert_array_equal(grad, [[0, 2, 0], [0, 0, 0], [0, 1, 1]])  # 9 wins twice
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -140,6 +182,8 @@ def test_numerical_gradient_leaves_x_alone_and_works_in_float64():
         (lambda: softmax_cross_entropy(np.ones((2, 3)), np.array([0])), r"shape \(2,\)"),
         (lambda: softmax_cross_entropy(np.ones(3), np.array([0])), r"shape \(N, K\)"),
         (lambda: relu_backward(np.array(["a"]), np.array(["b"])), "real numbers"),
+        (lambda: max_pool2d_backward(np.ones((4, 4)), np.ones((3, 3))), r"\(2, 2\); got \(3, 3\)"),
+        (lambda: avg_pool2d_backward(np.ones((4, 4, 2)), np.ones((2, 2))), r"\(2, 2, 2\); got"),
     ],
 )
 def test_bad_input_says_what_is_wrong(call, message):

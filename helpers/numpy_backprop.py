@@ -1,8 +1,10 @@
 """The backward passes by hand, in NumPy: how each layer turns the gradient of the loss with
 respect to its output into the gradients with respect to its input and its weights.
 
-Pooling, the layers of a CNN's dense head, and the numerical check every gradient is tested with:
+Every layer of a small CNN, and the numerical check every gradient is tested with:
 
+- `conv2d_backward(x, kernel, grad_out, stride, padding)`: the gradients for the input, the
+  kernel and the bias of `helpers.numpy_cnn.conv2d`.
 - `max_pool2d_backward(x, grad_out, ...)`: each window's gradient goes to its maximum (the first
   one, in reading order, when several tie).
 - `avg_pool2d_backward(x, grad_out, ...)`: each window's gradient is shared out evenly.
@@ -11,10 +13,11 @@ Pooling, the layers of a CNN's dense head, and the numerical check every gradien
 - `softmax_cross_entropy(logits, labels)`: the mean loss and its gradient, `(p - one_hot) / N`.
 - `numerical_gradient(f, x)`: central differences, to check an analytic gradient against.
 
-Shapes: pooling takes images as `helpers.numpy_cnn` does, `(H, W)`, `(H, W, C)` or `(N, H, W, C)`;
-dense layers `x` `(N, D)`, `w` `(D, U)`, `b` `(U,)`; logits `(N, K)` and integer labels `(N,)`.
-Each `grad_out` is the gradient of the loss with respect to that layer's output, so it has the
-output's shape. The tests compare every function with TensorFlow's `GradientTape`.
+Shapes: convolution and pooling take images as `helpers.numpy_cnn` does, `(H, W)`, `(H, W, C)`
+or `(N, H, W, C)`; dense layers `x` `(N, D)`, `w` `(D, U)`, `b` `(U,)`; logits `(N, K)` and
+integer labels `(N,)`. Each `grad_out` is the gradient of the loss with respect to that layer's
+output, so it has the output's shape. The tests compare every function with TensorFlow's
+`GradientTape`.
 """
 
 import numpy as np
@@ -22,10 +25,13 @@ import numpy as np
 from helpers.numpy_cnn import (
     _axis_padding,
     _check_padding,
+    _float_dtype,
     _from_batch,
+    _kernel_4d,
     _pair,
     _pool_windows,
     _to_batch,
+    _windows,
     softmax,
 )
 
@@ -40,6 +46,61 @@ def _float(a, name: str) -> np.ndarray:
 def _same_shape(grad_out: np.ndarray, shape: tuple, what: str) -> None:
     if grad_out.shape != shape:
         raise ValueError(f"grad_out must have the shape of {what}, {shape}; got {grad_out.shape}")
+
+
+def _scatter_windows(parts, window, stride, out_size, padded_shape, pads, dtype) -> np.ndarray:
+    """Add each window position's share back where it came from: `parts(i, j)` gives the
+    `(N, H', W', C)` share of position (i, j) of every window; returns the unpadded
+    `(N, H, W, C)` sum."""
+    (kh, kw), (sh, sw), (out_h, out_w) = window, stride, out_size
+    (top, bottom), (left, right) = pads
+    padded = np.zeros(padded_shape, dtype)
+    for i in range(kh):  # each position in the window, for all windows at once
+        for j in range(kw):
+            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
+            padded[:, rows, cols] += parts(i, j)  # windows overlap when the stride is smaller
+    return padded[:, top : padded.shape[1] - bottom, left : padded.shape[2] - right]
+
+
+def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid"):
+    """The gradients of y = conv2d(x, kernel, bias, stride, padding): `(grad_x, grad_kernel,
+    grad_bias)`, shaped like x, kernel and the bias (`(F,)`, or `()` for a 2-D kernel).
+
+    Each output y[n, r, c, f] is the sum, over the window at (r, c), of input times kernel, so:
+    - grad_kernel[i, j, :, f] adds up, over all images and windows, the input at position (i, j)
+      of the window times that window's gradient: a correlation of the input with grad_out;
+    - grad_x: each window sends grad_out times the kernel back to the pixels it covered. With
+      stride 1 that is the "full" convolution of grad_out with the kernel turned by 180 degrees;
+    - grad_bias: grad_out summed over images and positions, one number per filter.
+    """
+    x, kernel, grad_out = _float(x, "x"), _float(kernel, "kernel"), _float(grad_out, "grad_out")
+    batch = _to_batch(x)
+    kernel4 = _kernel_4d(kernel, x.shape)
+    kh, kw, channels, filters = kernel4.shape
+    dtype = _float_dtype(x, kernel, grad_out)
+    stride, padding = _pair(stride, "stride"), _check_padding(padding)
+    windows = _windows(batch.astype(dtype, copy=False), (kh, kw), stride, padding, 0, "kernel")
+    n, out_h, out_w = windows.shape[:3]
+    _same_shape(
+        grad_out, _from_batch(np.empty((n, out_h, out_w, filters)), x.ndim).shape, "conv2d's output"
+    )
+    grad = _to_batch(grad_out).astype(dtype, copy=False).reshape(n, out_h, out_w, filters)
+    rows = grad.reshape(-1, filters)  # one row per output position
+    grad_kernel = (windows.reshape(len(rows), -1).T @ rows).reshape(kernel4.shape)
+    pads = [
+        _axis_padding(size, k, s, padding)
+        for size, k, s in zip(batch.shape[1:3], (kh, kw), stride, strict=True)
+    ]
+    padded_shape = (n, sum(pads[0]) + batch.shape[1], sum(pads[1]) + batch.shape[2], channels)
+    k = kernel4.astype(dtype, copy=False)
+    grad_x = _scatter_windows(
+        lambda i, j: grad @ k[i, j].T, (kh, kw), stride, (out_h, out_w), padded_shape, pads, dtype
+    )
+    grad_bias = grad.sum(axis=(0, 1, 2))
+    if x.ndim == 2:
+        return grad_x[0, :, :, 0], grad_kernel[:, :, 0, 0], grad_bias[0]
+    return _from_batch(grad_x, x.ndim), grad_kernel, grad_bias
 
 
 def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.ndarray:
@@ -58,19 +119,29 @@ def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.nda
         for size, k, s in ((height, ph, sh), (width, pw, sw))
     )
     dtype = np.result_type(x, grad_out)
-    padded = np.zeros((n, top + height + bottom, left + width + right, c), dtype)
     if kind == "max":
         winner = windows.reshape(n, out_h, out_w, ph * pw, c).argmax(axis=3)  # the first maximum
+
+        def part(i, j):
+            return np.where(winner == i * pw + j, grad, 0)
     else:
         real = _pool_windows(np.ones((1, height, width, 1), dtype), pool_size, stride, padding, 0)
         share = grad / real.sum(axis=(3, 4))  # shared among the window's real pixels
-    for i in range(ph):  # each position in the window, for all windows at once
-        for j in range(pw):
-            part = np.where(winner == i * pw + j, grad, 0) if kind == "max" else share
-            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
-            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
-            padded[:, rows, cols] += part  # windows overlap when the stride is smaller
-    return _from_batch(padded[:, top : top + height, left : left + width], x.ndim)
+
+        def part(i, j):
+            return share
+
+    padded_shape = (n, top + height + bottom, left + width + right, c)
+    grad_x = _scatter_windows(
+        part,
+        (ph, pw),
+        (sh, sw),
+        (out_h, out_w),
+        padded_shape,
+        ((top, bottom), (left, right)),
+        dtype,
+    )
+    return _from_batch(grad_x, x.ndim)
 
 
 def max_pool2d_backward(x, grad_out, pool_size=2, stride=None, padding="valid") -> np.ndarray:

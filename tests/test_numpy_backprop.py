@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from helpers.numpy_backprop import (
     avg_pool2d_backward,
+    conv2d_backward,
     dense,
     dense_backward,
     max_pool2d_backward,
@@ -15,6 +16,7 @@ from helpers.numpy_backprop import (
     relu_backward,
     softmax_cross_entropy,
 )
+from helpers.numpy_cnn import conv2d
 
 CASES = 100
 
@@ -27,6 +29,87 @@ def tape_gradients(forward, grad_out, *inputs):
         y = forward(*variables)
         loss = tf.reduce_sum(y * tf.constant(grad_out))
     return [g.numpy() for g in tape.gradient(loss, variables)]
+
+
+def random_convolution(rng):
+    """A random batch, kernel, stride and padding ("valid", "same" or an int) that fit."""
+    kh, kw = (int(k) for k in rng.integers(1, 5, size=2))
+    padding = rng.choice(["valid", "same", 0, 1, 2])
+    padding = int(padding) if padding.isdigit() else str(padding)
+    stride = tuple(int(s) for s in rng.integers(1, 4, size=2))
+    n, c, f = (int(v) for v in rng.integers(1, 4, size=3))
+    h, w = kh + int(rng.integers(0, 7)), kw + int(rng.integers(0, 7))
+    x = rng.normal(size=(n, h, w, c)).astype(np.float32)
+    kernel = rng.normal(size=(kh, kw, c, f)).astype(np.float32)
+    return x, kernel, stride, padding
+
+
+def tf_conv(x, kernel, bias, stride, padding):
+    pads = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    tf_padding = pads if isinstance(padding, int) else padding.upper()
+    return tf.nn.bias_add(tf.nn.conv2d(x, kernel, (1, *stride, 1), tf_padding), bias)
+
+
+def test_conv2d_backward_is_tensorflows():
+    rng = np.random.default_rng(5)
+    for _ in range(3 * CASES):
+        x, kernel, stride, padding = random_convolution(rng)
+        bias = rng.normal(size=kernel.shape[3]).astype(np.float32)
+        y = conv2d(x, kernel, bias, stride, padding)
+        grad_out = rng.normal(size=y.shape).astype(np.float32)
+
+        def forward(x_, k_, b_, stride=stride, padding=padding):
+            return tf_conv(x_, k_, b_, stride, padding)
+
+        expected = tape_gradients(forward, grad_out, x, kernel, bias)
+        got = conv2d_backward(x, kernel, grad_out, stride, padding)
+        for name, g, want in zip(["x", "kernel", "bias"], got, expected, strict=True):
+            assert g.shape == want.shape and g.dtype == np.float32
+            np.testing.assert_allclose(
+                g,
+                want,
+                rtol=1e-4,
+                atol=1e-4,
+                err_msg=f"grad_{name}: {stride=} {padding=} x {x.shape} kernel {kernel.shape}",
+            )
+
+
+def test_conv2d_backward_takes_one_image_as_conv2d_does():
+    rng = np.random.default_rng(6)
+    image, kernel = rng.normal(size=(7, 6)), rng.normal(size=(3, 2))
+    grad_out = rng.normal(size=conv2d(image, kernel).shape)
+    grad_x, grad_kernel, grad_bias = conv2d_backward(image, kernel, grad_out)
+    batch = conv2d_backward(
+        image[None, :, :, None], kernel[:, :, None, None], grad_out[None, :, :, None]
+    )
+    np.testing.assert_allclose(grad_x, batch[0][0, :, :, 0])
+    np.testing.assert_allclose(grad_kernel, batch[1][:, :, 0, 0])
+    assert grad_bias.shape == () and np.isclose(grad_bias, grad_out.sum())
+    colour = rng.normal(size=(7, 6, 3))
+    grad_x, _, _ = conv2d_backward(colour, rng.normal(size=(3, 3, 3, 4)), np.ones((5, 4, 4)))
+    assert grad_x.shape == colour.shape
+
+
+def test_conv2d_backward_matches_central_differences_in_float64():
+    rng = np.random.default_rng(7)
+    x, kernel = rng.normal(size=(2, 5, 6, 2)), rng.normal(size=(3, 2, 2, 3))
+    grad_out = rng.normal(size=conv2d(x, kernel, stride=2, padding="same").shape)
+    grad_x, grad_kernel, _ = conv2d_backward(x, kernel, grad_out, 2, "same")
+    for got, numerical in [
+        (
+            grad_x,
+            numerical_gradient(
+                lambda v: (conv2d(v, kernel, stride=2, padding="same") * grad_out).sum(), x
+            ),
+        ),
+        (
+            grad_kernel,
+            numerical_gradient(
+                lambda k: (conv2d(x, k, stride=2, padding="same") * grad_out).sum(), kernel
+            ),
+        ),
+    ]:
+        assert np.abs(got - numerical).max() / np.abs(numerical).max() < 1e-8
 
 
 def random_pooling(rng):
@@ -57,8 +140,13 @@ def test_pool_backward_is_tensorflows(ours, theirs):
         (expected,) = tape_gradients(forward, grad_out, x)
         got = ours(x, grad_out, pool, stride, padding)
         assert got.shape == x.shape
-        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=f"{pool=} "
-                                   f"{stride=} {padding=} x shape {x.shape}")  # fmt: skip
+        np.testing.assert_allclose(
+            got,
+            expected,
+            rtol=1e-6,
+            atol=1e-6,
+            err_msg=f"{pool=} {stride=} {padding=} x shape {x.shape}",
+        )
 
 
 def test_max_pool_backward_sends_a_tie_to_the_first_maximum_only():
@@ -182,6 +270,14 @@ def test_numerical_gradient_leaves_x_alone_and_works_in_float64():
         (lambda: softmax_cross_entropy(np.ones((2, 3)), np.array([0])), r"shape \(2,\)"),
         (lambda: softmax_cross_entropy(np.ones(3), np.array([0])), r"shape \(N, K\)"),
         (lambda: relu_backward(np.array(["a"]), np.array(["b"])), "real numbers"),
+        (
+            lambda: conv2d_backward(np.ones((5, 5, 2)), np.ones((3, 3, 2, 4)), np.ones((3, 3))),
+            r"\(3, 3, 4\); got \(3, 3\)",
+        ),
+        (
+            lambda: conv2d_backward(np.ones((5, 5, 2)), np.ones((3, 3, 1, 4)), np.ones((3, 3, 4))),
+            "kernel expects 1 input channels but x has 2",
+        ),
         (lambda: max_pool2d_backward(np.ones((4, 4)), np.ones((3, 3))), r"\(2, 2\); got \(3, 3\)"),
         (lambda: avg_pool2d_backward(np.ones((4, 4, 2)), np.ones((2, 2))), r"\(2, 2, 2\); got"),
     ],

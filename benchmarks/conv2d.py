@@ -6,6 +6,10 @@
     against `tf.nn.conv2d`, called eagerly on tensors made beforehand and inside a `tf.function`;
     the faster of the two is the reference. The bar is numpy / tensorflow <= 2.5x, the goal 1.5x.
 (b) One 28x28 image and a 3x3 kernel: `conv2d_loops` against `conv2d`.
+(c) The gradients of (a)'s convolution, for the input and the kernel: `helpers.numpy_backprop.
+    conv2d_backward` against TensorFlow's (a `GradientTape` in a `tf.function`, and
+    `tf.raw_ops.Conv2DBackpropInput` / `Conv2DBackpropFilter` called eagerly); the bar is
+    numpy / tensorflow <= 3x, the goal 2x.
 
 The outputs are compared before anything is timed. Each time is the best of several rounds after
 a warm-up, with the contenders taking turns round by round, so that a busy moment on a shared
@@ -21,9 +25,11 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from helpers.numpy_backprop import conv2d_backward
 from helpers.numpy_cnn import conv2d, conv2d_loops
 
 BAR, GOAL = 2.5, 1.5
+BACKWARD_BAR, BACKWARD_GOAL = 3.0, 2.0
 PAUSE = 0.1  # seconds between two measurements
 
 
@@ -103,6 +109,58 @@ def loops_against_vectorised(rounds: int) -> float:
     return ratio
 
 
+def backward_against_tensorflow(rounds: int) -> float:
+    """(c): the ratio of conv2d_backward's time to TensorFlow's best for the same gradients."""
+    print("(c) numpy conv2d_backward vs TensorFlow's gradients, same shapes as (a)")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 28, 28, 32), dtype=np.float32)
+    kernel = rng.standard_normal((3, 3, 32, 32), dtype=np.float32)
+    grad_out = rng.standard_normal((64, 28, 28, 32), dtype=np.float32)
+    tf_x, tf_kernel, tf_grad = tf.constant(x), tf.constant(kernel), tf.constant(grad_out)
+
+    @tf.function
+    def tf_tape(x, kernel, grad_out):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = tf.nn.conv2d(x, kernel, 1, "SAME")
+        return tape.gradient(y, [x, kernel], output_gradients=grad_out)
+
+    def tf_raw():
+        grad_x = tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=x.shape, filter=tf_kernel, out_backprop=tf_grad, strides=[1, 1, 1, 1],
+            padding="SAME",
+        )  # fmt: skip
+        grad_kernel = tf.raw_ops.Conv2DBackpropFilter(
+            input=tf_x, filter_sizes=kernel.shape, out_backprop=tf_grad, strides=[1, 1, 1, 1],
+            padding="SAME",
+        )  # fmt: skip
+        return grad_x, grad_kernel
+
+    expected = [g.numpy() for g in tf_tape(tf_x, tf_kernel, tf_grad)]
+    got = conv2d_backward(x, kernel, grad_out, padding="same")[:2]
+    for g, want in zip(got, expected, strict=True):
+        # The kernel's gradient sums 64 * 28 * 28 = 50,176 products: agree relatively to ~1e-5.
+        np.testing.assert_allclose(g, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+    print("  gradients agree (input and kernel), float32")
+    tape, raw = "GradientTape, tf.function", "Conv2DBackprop*, eager"
+    times = best_times(
+        {
+            "numpy conv2d_backward": lambda: conv2d_backward(x, kernel, grad_out, padding="same"),
+            tape: lambda: tf_tape(tf_x, tf_kernel, tf_grad),
+            raw: tf_raw,
+        },
+        rounds,
+    )
+    ratio = times["numpy conv2d_backward"] / min(times[tape], times[raw])
+    bar = "met" if ratio <= BACKWARD_BAR else "NOT met"
+    goal = "met" if ratio <= BACKWARD_GOAL else "not met"
+    print(
+        f"  numpy / tensorflow's faster way = {ratio:.2f}x: bar {BACKWARD_BAR}x {bar}, "
+        f"goal {BACKWARD_GOAL}x {goal}"
+    )
+    return ratio
+
+
 def main() -> None:
     blas = os.environ.get("OPENBLAS_CORETYPE")
     print(
@@ -111,6 +169,7 @@ def main() -> None:
     )
     against_tensorflow(rounds=15)
     loops_against_vectorised(rounds=7)
+    backward_against_tensorflow(rounds=7)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from helpers.numpy_cnn import (
     _pool_windows,
     _to_batch,
     _windows,
+    conv2d,
     softmax,
 )
 
@@ -63,6 +64,37 @@ def _scatter_windows(parts, window, stride, out_size, padded_shape, pads, dtype)
     return padded[:, top : padded.shape[1] - bottom, left : padded.shape[2] - right]
 
 
+def _full_convolution(grad, kernel, x_shape, stride, padding) -> np.ndarray:
+    """The gradient for conv2d's input `(N, H, W, C)`, from grad `(N, H', W', F)` and kernel
+    `(kh, kw, C, F)`: grad, with stride - 1 zeros between its values and kh - 1 (kw - 1) on
+    every side, convolved with the kernel turned by 180 degrees, as `(kh, kw, F, C)`; then the
+    padding that the forward pass added is cut off."""
+    n, out_h, out_w, filters = grad.shape
+    kh, kw = kernel.shape[:2]
+    (sh, sw), (height, width) = stride, x_shape[1:3]
+    (top, bottom), (left, right) = (
+        _axis_padding(size, k, s, padding) for size, k, s in ((height, kh, sh), (width, kw, sw))
+    )
+    # Rows and columns at the end that no window reached get no gradient: extra zeros there.
+    extra_h = top + height + bottom - ((out_h - 1) * sh + kh)
+    extra_w = left + width + right - ((out_w - 1) * sw + kw)
+    spread = np.zeros(
+        (
+            n,
+            (out_h - 1) * sh + 2 * kh - 1 + extra_h,
+            (out_w - 1) * sw + 2 * kw - 1 + extra_w,
+            filters,
+        ),
+        grad.dtype,
+    )
+    spread[
+        :, kh - 1 : kh - 1 + (out_h - 1) * sh + 1 : sh, kw - 1 : kw - 1 + (out_w - 1) * sw + 1 : sw
+    ] = grad
+    turned = kernel[::-1, ::-1].transpose(0, 1, 3, 2)  # (kh, kw, F, C)
+    padded = conv2d(spread, turned)  # (N, top + H + bottom, left + W + right, C)
+    return padded[:, top : top + height, left : left + width]
+
+
 def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid"):
     """The gradients of y = conv2d(x, kernel, bias, stride, padding): `(grad_x, grad_kernel,
     grad_bias)`, shaped like x, kernel and the bias (`(F,)`, or `()` for a 2-D kernel).
@@ -70,8 +102,9 @@ def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid"):
     Each output y[n, r, c, f] is the sum, over the window at (r, c), of input times kernel, so:
     - grad_kernel[i, j, :, f] adds up, over all images and windows, the input at position (i, j)
       of the window times that window's gradient: a correlation of the input with grad_out;
-    - grad_x: each window sends grad_out times the kernel back to the pixels it covered. With
-      stride 1 that is the "full" convolution of grad_out with the kernel turned by 180 degrees;
+    - grad_x: each window sends grad_out times the kernel back to the pixels it covered: the
+      "full" convolution of grad_out (spread out by the stride) with the kernel turned by 180
+      degrees, its input and output channels swapped;
     - grad_bias: grad_out summed over images and positions, one number per filter.
     """
     x, kernel, grad_out = _float(x, "x"), _float(kernel, "kernel"), _float(grad_out, "grad_out")
@@ -88,14 +121,8 @@ def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid"):
     grad = _to_batch(grad_out).astype(dtype, copy=False).reshape(n, out_h, out_w, filters)
     rows = grad.reshape(-1, filters)  # one row per output position
     grad_kernel = (windows.reshape(len(rows), -1).T @ rows).reshape(kernel4.shape)
-    pads = [
-        _axis_padding(size, k, s, padding)
-        for size, k, s in zip(batch.shape[1:3], (kh, kw), stride, strict=True)
-    ]
-    padded_shape = (n, sum(pads[0]) + batch.shape[1], sum(pads[1]) + batch.shape[2], channels)
-    k = kernel4.astype(dtype, copy=False)
-    grad_x = _scatter_windows(
-        lambda i, j: grad @ k[i, j].T, (kh, kw), stride, (out_h, out_w), padded_shape, pads, dtype
+    grad_x = _full_convolution(
+        grad, kernel4.astype(dtype, copy=False), batch.shape, stride, padding
     )
     grad_bias = grad.sum(axis=(0, 1, 2))
     if x.ndim == 2:

@@ -49,6 +49,18 @@ def best_times(contenders: dict[str, Callable[[], object]], rounds: int) -> dict
     return best
 
 
+def report_ratio(numpy: float, tensorflow: float, bar: float, goal: float) -> float:
+    """Print numpy / tensorflow (seconds) against the bar and the goal; return the ratio."""
+    ratio = numpy / tensorflow
+    bar_met = "met" if ratio <= bar else "NOT met"
+    goal_met = "met" if ratio <= goal else "not met"
+    print(
+        f"  numpy / tensorflow's faster way = {ratio:.2f}x: bar {bar}x {bar_met}, "
+        f"goal {goal}x {goal_met}"
+    )
+    return ratio
+
+
 def against_tensorflow(rounds: int) -> float:
     """(a): the ratio of NumPy's time to TensorFlow's best."""
     print("(a) numpy conv2d vs TensorFlow: x (64, 28, 28, 32), kernel (3, 3, 32, 32), 'same'")
@@ -78,13 +90,7 @@ def against_tensorflow(rounds: int) -> float:
         },
         rounds,
     )
-    ratio = times["numpy conv2d"] / min(times[eager], times[graph])
-    bar = "met" if ratio <= BAR else "NOT met"
-    goal = "met" if ratio <= GOAL else "not met"
-    print(
-        f"  numpy / tensorflow's faster way = {ratio:.2f}x: bar {BAR}x {bar}, goal {GOAL}x {goal}"
-    )
-    return ratio
+    return report_ratio(times["numpy conv2d"], min(times[eager], times[graph]), BAR, GOAL)
 
 
 def loops_against_vectorised(rounds: int) -> float:
@@ -151,14 +157,8 @@ def backward_against_tensorflow(rounds: int) -> float:
         },
         rounds,
     )
-    ratio = times["numpy conv2d_backward"] / min(times[tape], times[raw])
-    bar = "met" if ratio <= BACKWARD_BAR else "NOT met"
-    goal = "met" if ratio <= BACKWARD_GOAL else "not met"
-    print(
-        f"  numpy / tensorflow's faster way = {ratio:.2f}x: bar {BACKWARD_BAR}x {bar}, "
-        f"goal {BACKWARD_GOAL}x {goal}"
-    )
-    return ratio
+    numpy, tensorflow = times["numpy conv2d_backward"], min(times[tape], times[raw])
+    return report_ratio(numpy, tensorflow, BACKWARD_BAR, BACKWARD_GOAL)
 
 
 def main() -> None:

@@ -172,10 +172,8 @@ def machine() -> str:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
         return platform.processor() or platform.machine()
-    fields = dict(
-        (key.strip(), value.strip())
-        for key, _, value in (line.partition(":") for line in cpuinfo.splitlines()[:30])
-    )
+    first_cpu = cpuinfo.split("\n\n")[0].splitlines()
+    fields = dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in first_cpu))
     name = f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
     flags = set(cpuinfo.split())
     bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
@@ -198,10 +196,10 @@ def select(data) -> None:
         "runs": [],
         "options": [],
     }
-    trained = {}  # (candidate, seed) -> model
+    trained, val_probs = {}, {}  # (candidate, seed) -> model, its validation probabilities
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID` acts as Ctrl-C
     try:
-        train_runs(trained, record, data)
+        train_runs(trained, val_probs, record, data)
     except KeyboardInterrupt:  # choose among the runs that finished
         record["not_trained"] = [run for run in RUNS if run not in trained]
         print(f"Interrupted: choosing among the {len(trained)} runs that finished", flush=True)
@@ -231,9 +229,10 @@ def select(data) -> None:
     print(f"written to {SELECTION_FILE}")
 
 
-def train_runs(trained: dict, record: dict, data) -> None:
-    """Train `RUNS` in order into `trained` ((candidate, seed) -> model), and each run's figures
-    into `record`, written to `SELECTION_FILE` after each run."""
+def train_runs(trained: dict, val_probs: dict, record: dict, data) -> None:
+    """Train `RUNS` in order into `trained` ((candidate, seed) -> model, and its validation
+    probabilities into `val_probs`), each run's figures into `record`, written to
+    `SELECTION_FILE` after each run."""
     (x_tr, y_tr), (x_val, y_val), _ = data
     for candidate, seed in RUNS:
         builder, recipe = CANDIDATES[candidate]
@@ -246,7 +245,8 @@ def train_runs(trained: dict, record: dict, data) -> None:
         fit(model, recipe, x_tr, y_tr, x_val, y_val, verbose=0, callbacks=[timer])
         seconds = time.perf_counter() - start
         trained[candidate, seed] = model
-        val = accuracy(model.predict(x_val, batch_size=1000, verbose=0), y_val)
+        val_probs[candidate, seed] = model.predict(x_val, batch_size=1000, verbose=0)
+        val = accuracy(val_probs[candidate, seed], y_val)
         print(f"  validation accuracy {100 * val:.2f} %, {seconds:.0f} s", flush=True)
         record["runs"].append(
             {
@@ -260,18 +260,17 @@ def train_runs(trained: dict, record: dict, data) -> None:
                 "val_accuracy": round(val, 4),
             }
         )
-        record["options"] = options(trained, record["runs"], x_val, y_val)
+        record["options"] = options(val_probs, record["runs"], y_val)
         write(record)
 
 
-def options(trained, runs, x_val, y_val) -> list[dict]:
+def options(val_probs, runs, y_val) -> list[dict]:
     """Each run alone, and each candidate's seeds 0 .. k-1 averaged, with their validation
     accuracy and training time (measured, and at the fastest epoch's pace; members added up)."""
-    probs = {key: m.predict(x_val, batch_size=1000, verbose=0) for key, m in trained.items()}
     runs = {(r["candidate"], r["seed"]): r for r in runs}
     found = []
     for candidate in CANDIDATES:
-        seeds = [s for c, s in trained if c == candidate]
+        seeds = [s for c, s in val_probs if c == candidate]
         for k in range(1, len(seeds) + 1):
             members = [(candidate, s) for s in seeds[:k]]
             found.append(
@@ -281,7 +280,7 @@ def options(trained, runs, x_val, y_val) -> list[dict]:
                     "seconds": round(sum(runs[m]["seconds"] for m in members), 1),
                     "pace_seconds": round(sum(runs[m]["pace_seconds"] for m in members), 1),
                     "val_accuracy": round(
-                        accuracy(np.mean([probs[m] for m in members], axis=0), y_val), 4
+                        accuracy(np.mean([val_probs[m] for m in members], axis=0), y_val), 4
                     ),
                 }
             )

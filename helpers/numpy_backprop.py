@@ -49,21 +49,6 @@ def _same_shape(grad_out: np.ndarray, shape: tuple, what: str) -> None:
         raise ValueError(f"grad_out must have the shape of {what}, {shape}; got {grad_out.shape}")
 
 
-def _scatter_windows(parts, window, stride, out_size, padded_shape, pads, dtype) -> np.ndarray:
-    """Add each window position's share back where it came from: `parts(i, j)` gives the
-    `(N, H', W', C)` share of position (i, j) of every window; returns the unpadded
-    `(N, H, W, C)` sum."""
-    (kh, kw), (sh, sw), (out_h, out_w) = window, stride, out_size
-    (top, bottom), (left, right) = pads
-    padded = np.zeros(padded_shape, dtype)
-    for i in range(kh):  # each position in the window, for all windows at once
-        for j in range(kw):
-            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
-            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
-            padded[:, rows, cols] += parts(i, j)  # windows overlap when the stride is smaller
-    return padded[:, top : padded.shape[1] - bottom, left : padded.shape[2] - right]
-
-
 def _full_convolution(grad, kernel, x_shape, stride, padding) -> np.ndarray:
     """The gradient for conv2d's input `(N, H, W, C)`, from grad `(N, H', W', F)` and kernel
     `(kh, kw, C, F)`: grad, with stride - 1 zeros between its values and kh - 1 (kw - 1) on
@@ -118,7 +103,7 @@ def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid"):
     _same_shape(
         grad_out, _from_batch(np.empty((n, out_h, out_w, filters)), x.ndim).shape, "conv2d's output"
     )
-    grad = _to_batch(grad_out).astype(dtype, copy=False).reshape(n, out_h, out_w, filters)
+    grad = _to_batch(grad_out).astype(dtype, copy=False)  # (N, H', W', F)
     rows = grad.reshape(-1, filters)  # one row per output position
     grad_kernel = (windows.reshape(len(rows), -1).T @ rows).reshape(kernel4.shape)
     grad_x = _full_convolution(
@@ -158,17 +143,13 @@ def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.nda
         def part(i, j):
             return share
 
-    padded_shape = (n, top + height + bottom, left + width + right, c)
-    grad_x = _scatter_windows(
-        part,
-        (ph, pw),
-        (sh, sw),
-        (out_h, out_w),
-        padded_shape,
-        ((top, bottom), (left, right)),
-        dtype,
-    )
-    return _from_batch(grad_x, x.ndim)
+    padded = np.zeros((n, top + height + bottom, left + width + right, c), dtype)
+    for i in range(ph):  # each position in the window, for all windows at once
+        for j in range(pw):
+            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
+            padded[:, rows, cols] += part(i, j)  # windows overlap when the stride is smaller
+    return _from_batch(padded[:, top : top + height, left : left + width], x.ndim)
 
 
 def max_pool2d_backward(x, grad_out, pool_size=2, stride=None, padding="valid") -> np.ndarray:

@@ -45,9 +45,11 @@ from helpers.models import (
     CNN_RECIPE,
     MODELS,
     SEED,
+    TTA_SHIFTS,
     VGG_RECIPE,
     build_cnn,
     build_ensemble,
+    build_test_time_augmentation,
     build_vgg,
     fit,
     prepare,
@@ -55,7 +57,6 @@ from helpers.models import (
     split_validation,
     training_precision,
 )
-from helpers.perturb import shift
 
 # name -> (target accuracy %, target seconds, bar accuracy %, bar seconds)
 TARGETS = {"cnn": (92.5, 180, 92.0, 300), "ensemble": (94.0, 900, 93.5, 900)}
@@ -106,7 +107,6 @@ RUNS = [
 # fastest epoch: on a shared cloud machine, the same epoch took from 36 to 87 s, as neighbours
 # came and went, and the budget is about the machine, not about them.
 BUDGET_SECONDS = 900
-TTA_SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]  # test-time augmentation's copies
 SELECTION_FILE = Path(__file__).parent / "results" / "strong_model_selection.json"
 
 
@@ -207,10 +207,7 @@ def select(data) -> None:
     chosen = max(within, key=lambda o: o["val_accuracy"])
     models = [trained[c, s] for c, s in chosen["members"]]
     model = build_ensemble(models) if len(models) > 1 else models[0]
-    tta = np.mean(
-        [model.predict(shift(x_val, dx, dy), batch_size=1000, verbose=0) for dx, dy in TTA_SHIFTS],
-        axis=0,
-    )
+    tta = build_test_time_augmentation(model).predict(x_val, batch_size=1000, verbose=0)
     use_tta = accuracy(tta, y_val) > chosen["val_accuracy"]
     record["chosen"] = chosen["name"]
     record["tta_val_accuracy"] = round(accuracy(tta, y_val), 4)
@@ -221,8 +218,8 @@ def select(data) -> None:
         f"over {TTA_SHIFTS}: {100 * record['tta_val_accuracy']:.2f} %, so "
         f"{'with' if use_tta else 'without'} it"
     )
-    images = [shift(x_test, dx, dy) for dx, dy in TTA_SHIFTS] if use_tta else [x_test]
-    test_probs = np.mean([model.predict(x, batch_size=1000, verbose=0) for x in images], axis=0)
+    final = build_test_time_augmentation(model) if use_tta else model
+    test_probs = final.predict(x_test, batch_size=1000, verbose=0)
     record["test_accuracy_of_chosen"] = round(accuracy(test_probs, y_test), 4)
     write(record)
     print(f"Test accuracy: {100 * record['test_accuracy_of_chosen']:.2f} % (the chosen model)")

@@ -3,6 +3,8 @@
 - `helpers.data`: Fashion-MNIST (found, verified, loaded) and a sample photo.
 - `helpers.plotting`: the figures the notebooks draw.
 - `helpers.numpy_cnn`: convolution, padding, pooling and friends written in NumPy.
+- `helpers.numpy_backprop`: their backward passes, and central differences to check them.
+- `helpers.perturb`: shift, rotate and brighten images (notebook 08).
 - `helpers.models`: the series' Keras models, trained once and cached.
 - `helpers.diagrams`: the explanatory figures in `images/`.
 - `helpers.checks`: self-checks for the exercises.

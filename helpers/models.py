@@ -9,7 +9,8 @@
   mixed precision where the hardware allows (`training_precision()`). `in_float32(model)`
   copies it into float32 layers for export.
 - `build_ensemble(members)`: the average of several trained models; notebook 09's stronger
-  model is two build_vgg from 2 random starts.
+  model is two build_vgg from 2 random starts. `build_test_time_augmentation(model)`: the
+  average of a model's predictions for each image and its copies shifted by `TTA_SHIFTS`.
 - `prepare(x)`, `split_validation(x, y)`, `fit(model, recipe, ...)`: the one way every notebook
   turns Fashion-MNIST into training data and trains a model, so that they all train alike.
 - `trained_model(name)`: a trained model by name, loaded from `models_dir()` when it was trained
@@ -37,6 +38,7 @@ import math
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 import keras
@@ -80,8 +82,7 @@ def split_validation(x_train: np.ndarray, y_train: np.ndarray):
 def seed_everything(seed: int = SEED) -> None:
     """Make training repeatable: seed Python, NumPy and TensorFlow, and use deterministic ops.
 
-    Deterministic ops cost nothing measurable on a CPU. Keras then declines `jit_compile` (XLA),
-    which measured about 4 times slower on a 2-core CPU anyway.
+    With deterministic ops on, Keras declines `jit_compile` (XLA).
     """
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
@@ -115,10 +116,10 @@ def build_seed_model() -> keras.Model:
 def _conv_block(x, filters: int, i: int):
     """Conv 3x3 ('same') -> MaxPool 2 -> BatchNorm -> ReLU: halves the height and width.
 
-    Pooling before normalising means normalising a quarter as many values: on 2 CPU cores an epoch
-    took about 13 s, against 17 s with BatchNorm before the pooling (which scored no better). The
-    pooled maxima are what the next layer sees, so they are what BatchNorm should scale. The
-    convolution has no bias: BatchNorm's own shift replaces it.
+    Pooling before normalising means normalising a quarter as many values, which trains faster
+    and scored no worse than the other order. The pooled maxima are what the next layer sees, so
+    they are what BatchNorm should scale. The convolution has no bias: BatchNorm's own shift
+    replaces it.
     """
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
     x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
@@ -205,10 +206,10 @@ def build_vgg(precision: str | None = None, recipe: dict = VGG_RECIPE) -> keras.
 
     build_cnn with one more convolution (and BatchNorm, ReLU) at the start of each block: 32, 32,
     then 64, 64 filters, the head unchanged (468,394 parameters). Its first block works at full
-    resolution, which costs 3 to 6 times build_cnn's time per epoch in float32 on 2 CPU cores;
-    it trains in `precision` (a Keras dtype policy, by default `training_precision()`): in
-    "mixed_bfloat16" the layers compute in bfloat16 and keep their weights in float32, which
-    saved a quarter to a half of that time on a CPU made for it (notebook 09 measures it).
+    resolution, which costs several times build_cnn's time per epoch; it trains in `precision`
+    (a Keras dtype policy, by default `training_precision()`): in "mixed_bfloat16" the layers
+    compute in bfloat16 and keep their weights in float32, faster on hardware with bfloat16
+    units (notebook 09 measures it).
     `recipe`: how it will be trained (its learning-rate schedule depends on it); `VGG_RECIPE`,
     CNN_RECIPE for 11 epochs, unless another is given (benchmarks/train_fashion.py tries others).
     """
@@ -312,6 +313,45 @@ def build_ensemble(members) -> keras.Model:
     return keras.Model(inputs, layers.Average(name="average")(outputs), name="ensemble")
 
 
+# Test-time augmentation's copies of each image: itself, and one pixel right, left, down and up.
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def build_test_time_augmentation(model: keras.Model, shifts=TTA_SHIFTS) -> keras.Model:
+    """One model that averages `model`'s probabilities over shifted copies of each image (test-time
+    augmentation): `(N, 28, 28, 1)` -> `(N, 10)`.
+
+    shifts: `(dx, dy)` pairs in whole pixels, as `perturb.shift` takes them (right and down
+    positive, zeros coming in at the edge), made by padding and cropping layers, so the model
+    saves and exports like any other. `model`'s weights are shared, not copied; its optimizer is
+    left behind, so the result is for predicting.
+    """
+    height, width = IMAGE_SHAPE[:2]
+    pairs = [tuple(pair) for pair in shifts]
+    if not pairs or not all(
+        len(p) == 2 and all(int(d) == d for d in p) and abs(p[0]) < width and abs(p[1]) < height
+        for p in pairs
+    ):
+        raise ValueError(
+            f"shifts must be (dx, dy) pairs of whole pixels, each smaller than the image "
+            f"({width} x {height}), at least one pair; got {shifts}"
+        )
+    model = keras.Model(model.input, model.output, name=model.name)  # its optimizer left behind
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    outputs = []
+    for i, (dx, dy) in enumerate((int(dx), int(dy)) for dx, dy in pairs):
+        x = inputs
+        if (dx, dy) != (0, 0):  # pad the side the image moves towards, crop the opposite side
+            pad = ((max(dy, 0), max(-dy, 0)), (max(dx, 0), max(-dx, 0)))
+            x = layers.ZeroPadding2D(pad, name=f"shift{i}_pad")(x)
+            x = layers.Cropping2D((pad[0][::-1], pad[1][::-1]), name=f"shift{i}_crop")(x)
+        outputs.append(model(x))
+    if len(outputs) == 1:
+        return keras.Model(inputs, outputs[0], name="test_time_augmentation")
+    average = layers.Average(name="average_over_shifts")(outputs)
+    return keras.Model(inputs, average, name="test_time_augmentation")
+
+
 # name -> (builder, recipe). A builder takes no arguments and returns a compiled model that
 # `fit(model, recipe, ...)` trains as intended.
 MODELS = {
@@ -349,6 +389,22 @@ def models_dir() -> Path:
     """Where trained models are kept: `$CNN_TUTORIAL_MODELS`, else the repository's data/models/."""
     env = os.environ.get("CNN_TUTORIAL_MODELS")
     return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data/models"
+
+
+def export_dir() -> Path:
+    """A folder to export models into, created if needed: `models_dir()/export`, or
+    `user_models_dir()/export` when the first cannot be written."""
+    for folder in (models_dir() / "export", user_models_dir() / "export"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                return folder
+        except OSError:
+            continue
+    raise OSError(
+        f"cannot write to {models_dir() / 'export'} nor to {user_models_dir() / 'export'}: set "
+        "CNN_TUTORIAL_MODELS to a folder you can write to, and run the cell again"
+    )
 
 
 def user_models_dir() -> Path:

@@ -16,6 +16,7 @@ import pytest
 from tensorflow.python.framework import config as tf_config
 
 from helpers import models
+from helpers.perturb import shift
 
 TINY_RECIPE = {"epochs": 1, "batch_size": 16}
 
@@ -297,6 +298,52 @@ def test_an_ensemble_of_one_is_refused():
         models.build_ensemble([models.build_cnn()])
 
 
+@pytest.mark.slow
+def test_test_time_augmentation_averages_over_shifted_copies_and_exports(tmp_path):
+    model = models.build_cnn()
+    x = np.random.default_rng(2).random((6, 28, 28, 1), dtype=np.float32)
+    for shifts in (models.TTA_SHIFTS, [(2, -3), (-27, 0)], [(0, 0)], [(1, 1)]):
+        augmented = models.build_test_time_augmentation(model, shifts)
+        expected = np.mean([model.predict(shift(x, dx, dy), verbose=0) for dx, dy in shifts], 0)
+        np.testing.assert_allclose(augmented.predict(x, verbose=0), expected, atol=1e-6)
+        assert augmented.count_params() == model.count_params()  # shared, not copied
+
+    models.save_model(augmented, tmp_path / "augmented.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Skipping variable loading for optimizer"
+        reloaded = keras.models.load_model(tmp_path / "augmented.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("shifts", [[], [(0.5, 0)], [(28, 0)], [(0, -28)], [(1, 2, 3)]])
+def test_test_time_augmentation_refuses_impossible_shifts(shifts):
+    with pytest.raises(ValueError, match=r"whole pixels, each smaller than the image \(28 x 28\)"):
+        models.build_test_time_augmentation(models.build_cnn(), shifts)
+
+
+def test_export_dir_is_made_in_the_models_folder(tiny):
+    assert models.export_dir() == tiny.folder / "export"
+    assert (tiny.folder / "export").is_dir()
+
+
+def test_export_dir_falls_back_to_the_users_cache(tiny, run_unprivileged):
+    tiny.folder.mkdir()
+    tiny.folder.chmod(0o555)
+    child = run_unprivileged("from helpers import models; print(models.export_dir())")
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == str(models.user_models_dir() / "export")
+    assert not (tiny.folder / "export").exists()
+
+
+def test_export_dir_says_what_to_do_when_nothing_can_be_written(tiny, run_unprivileged):
+    for folder in (tiny.folder, tiny.tmp_path / "user-cache"):
+        folder.mkdir()
+        folder.chmod(0o555)
+    child = run_unprivileged("from helpers import models; models.export_dir()")
+    assert child.returncode != 0
+    assert "set CNN_TUTORIAL_MODELS to a folder you can write to" in child.stderr
+
+
 @pytest.mark.parametrize("name", sorted(models.MODELS))
 def test_fingerprint_is_stable_and_distinct(name):
     builder, recipe = models.MODELS[name]
@@ -505,6 +552,7 @@ import sys
 sys.path.insert(0, "tests")
 from test_models import TINY_RECIPE, build_tiny, fake_fashion_mnist
 from helpers import models
+from helpers.perturb import shift
 models.MODELS = {"tiny": (build_tiny, dict(TINY_RECIPE))}
 models.VALIDATION_SIZE = 10
 models.load_fashion_mnist = fake_fashion_mnist

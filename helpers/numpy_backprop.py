@@ -80,9 +80,10 @@ def _full_convolution(grad, kernel, x_shape, stride, padding) -> np.ndarray:
     return padded[:, top : top + height, left : left + width]
 
 
-def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid"):
+def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid", input_gradient=True):
     """The gradients of y = conv2d(x, kernel, bias, stride, padding): `(grad_x, grad_kernel,
     grad_bias)`, shaped like x, kernel and the bias (`(F,)`, or `()` for a 2-D kernel).
+    `input_gradient=False` skips grad_x (None), which a network's first layer does not need.
 
     Each output y[n, r, c, f] is the sum, over the window at (r, c), of input times kernel, so:
     - grad_kernel[i, j, :, f] adds up, over all images and windows, the input at position (i, j)
@@ -106,13 +107,16 @@ def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid"):
     grad = _to_batch(grad_out).astype(dtype, copy=False)  # (N, H', W', F)
     rows = grad.reshape(-1, filters)  # one row per output position
     grad_kernel = (windows.reshape(len(rows), -1).T @ rows).reshape(kernel4.shape)
-    grad_x = _full_convolution(
-        grad, kernel4.astype(dtype, copy=False), batch.shape, stride, padding
-    )
     grad_bias = grad.sum(axis=(0, 1, 2))
+    grad_x = None
+    if input_gradient:
+        full = _full_convolution(
+            grad, kernel4.astype(dtype, copy=False), batch.shape, stride, padding
+        )
+        grad_x = full[0, :, :, 0] if x.ndim == 2 else _from_batch(full, x.ndim)
     if x.ndim == 2:
-        return grad_x[0, :, :, 0], grad_kernel[:, :, 0, 0], grad_bias[0]
-    return _from_batch(grad_x, x.ndim), grad_kernel, grad_bias
+        return grad_x, grad_kernel[:, :, 0, 0], grad_bias[0]
+    return grad_x, grad_kernel, grad_bias
 
 
 def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.ndarray:

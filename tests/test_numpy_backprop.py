@@ -72,6 +72,10 @@ def test_conv2d_backward_is_tensorflows():
                 atol=1e-4,
                 err_msg=f"grad_{name}: {stride=} {padding=} x {x.shape} kernel {kernel.shape}",
             )
+        skipped = conv2d_backward(x, kernel, grad_out, stride, padding, input_gradient=False)
+        assert skipped[0] is None
+        np.testing.assert_array_equal(skipped[1], got[1])
+        np.testing.assert_array_equal(skipped[2], got[2])
 
 
 def test_conv2d_backward_takes_one_image_as_conv2d_does():

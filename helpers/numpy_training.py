@@ -34,8 +34,8 @@ from helpers.numpy_cnn import conv2d, max_pool2d, relu, softmax
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-# How notebook 06 and benchmarks/train_numpy.py train it: Adam, its learning rate falling from
-# `learning_rate` to 0 along a cosine over all the steps.
+# How benchmarks/train_numpy.py trains it: Adam, its learning rate falling from `learning_rate`
+# to 0 along a cosine over all the steps.
 RECIPE = {"filters": (16, 32), "epochs": 3, "batch_size": 64, "learning_rate": 3e-3}
 
 
@@ -63,8 +63,8 @@ def _check_images(x: np.ndarray) -> None:
 
 
 def forward(params: dict, x) -> tuple[np.ndarray, tuple]:
-    """Logits `(N, 10)` for images `x` `(N, 28, 28, 1)`, and the cache: each layer's input, which
-    its backward pass needs."""
+    """Logits `(N, 10)` for images `x` `(N, 28, 28, 1)`, and the cache: the inputs and outputs
+    of the layers that the backward pass needs."""
     x = np.asarray(x, dtype=np.float32)
     _check_images(x)
     z1 = conv2d(x, params["conv1_kernel"], params["conv1_bias"], padding="same")  # (N, 28, 28, f1)

@@ -20,6 +20,8 @@ output, so it has the output's shape. The tests compare every function with Tens
 `GradientTape`.
 """
 
+import functools
+
 import numpy as np
 
 from helpers.numpy_cnn import (
@@ -136,10 +138,18 @@ def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.nda
     )
     dtype = np.result_type(x, grad_out)
     if kind == "max":
-        winner = windows.reshape(n, out_h, out_w, ph * pw, c).argmax(axis=3)  # the first maximum
+        # Each window's first maximum in reading order, one window position at a time (an argmax
+        # along the middle axes of the strided windows took more than twice as long in all).
+        positions = [windows[:, :, :, i, j] for i in range(ph) for j in range(pw)]
+        best = functools.reduce(np.maximum, positions)
+        taken, firsts = np.zeros(best.shape, bool), []
+        for value in positions:
+            first = (value == best) & ~taken
+            taken |= first
+            firsts.append(first)
 
         def part(i, j):
-            return np.where(winner == i * pw + j, grad, 0)
+            return np.where(firsts[i * pw + j], grad, 0)
     else:
         real = _pool_windows(np.ones((1, height, width, 1), dtype), pool_size, stride, padding, 0)
         share = grad / real.sum(axis=(3, 4))  # shared among the window's real pixels

@@ -27,7 +27,11 @@ def main() -> int:
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         client = NotebookClient(
-            nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+            nb,
+            timeout=1800,
+            kernel_name="python3",
+            resources={"metadata": {"path": path.parent}},
+            coalesce_streams=True,  # one output per stream; a progress bar keeps its last state
         )
         start = time.perf_counter()
         try:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from helpers import numpy_backprop as bp
 from helpers import numpy_cnn as cnn
 from helpers.perturb import shift
 
@@ -671,6 +672,246 @@ def check_softmax(fn: Callable) -> None:
     )
 
 
+# Notebook 06: backward passes by hand. Its cases come from an RNG of their own, so that adding
+# cases here changes no other notebook's.
+
+_RNG_06 = np.random.default_rng(6)
+
+_RELU_BACKWARD_CASES = [
+    ((x, _RNG_06.normal(size=x.shape)), f"on an input of shape {x.shape}")
+    for x in (
+        np.array([-2.0, -0.5, 0.0, 0.5, 3.0]),
+        _RNG_06.normal(size=(3, 4)),
+        np.where(_RNG_06.random((2, 3, 3, 2)) < 0.2, 0.0, _RNG_06.normal(size=(2, 3, 3, 2))),
+    )
+]
+
+
+def check_relu_backward(fn: Callable) -> None:
+    """Check fn(x, grad_out) -> the gradient for ReLU's input: grad_out where x > 0, else 0."""
+    _check(
+        "relu_backward",
+        fn,
+        bp.relu_backward,
+        _RELU_BACKWARD_CASES,
+        [
+            (
+                _gives(lambda x, g: g * (x >= 0)),
+                "The gradient passes where x == 0 too {where}: ReLU is flat for x <= 0, and "
+                "TensorFlow takes its slope at 0 to be 0, so use x > 0",
+            ),
+            (
+                _gives(lambda x, g: cnn.relu(g)),
+                "You applied ReLU to the gradient {where}: what decides is the forward input x "
+                "(the gradient passes where x > 0), whatever the gradient's own sign",
+            ),
+            (
+                _gives(lambda x, g: (x > 0).astype(float)),
+                "Your output is 0 or 1 {where}: that is ReLU's slope; multiply it by grad_out "
+                "(the chain rule)",
+            ),
+            (
+                _gives(lambda x, g: cnn.relu(x) * g),
+                "You multiplied grad_out by relu(x) {where}: ReLU's slope is 1 where x > 0, "
+                "not x, so multiply by the mask (x > 0)",
+            ),
+            (
+                _gives(lambda x, g: g),
+                "You returned grad_out unchanged {where}: where x <= 0 ReLU's output does not "
+                "move when x moves, so the gradient there is 0",
+            ),
+        ],
+        "the gradient for x has the shape of x",
+    )
+
+
+def _tied_windows() -> np.ndarray:
+    """A 4x4 input whose 2x2 windows hold ties for the maximum."""
+    return np.array([[3, 3, 1, 0], [1, 2, 5, 5], [4, 1, 2, 2], [1, 4, 2, 2]], dtype=float)
+
+
+_MAX_POOL_BACKWARD_CASES = [
+    ((x, _RNG_06.integers(1, 6, (x.shape[0] // 2, x.shape[1] // 2)).astype(float)), where)
+    for x, where in [
+        (cnn.EXAMPLE_POOL_4X4.astype(float), "on the 4x4 example"),
+        (_RNG_06.permutation(36).reshape(6, 6).astype(float), "on a 6x6 input"),
+        (
+            _RNG_06.permutation(35).reshape(5, 7).astype(float),
+            "on a 5x7 input (its last row and column are in no window)",
+        ),
+        (_tied_windows(), "on a 4x4 input with ties in its windows"),
+    ]
+]
+
+
+def _every_tied_maximum(x, grad_out):
+    rows, cols = grad_out.shape
+    blocks = x[: rows * 2, : cols * 2].reshape(rows, 2, cols, 2)
+    mask = blocks == blocks.max(axis=(1, 3), keepdims=True)
+    out = np.zeros_like(x)
+    out[: rows * 2, : cols * 2] = (mask * grad_out[:, None, :, None]).reshape(rows * 2, cols * 2)
+    return out
+
+
+def _to_every_position(x, grad_out):
+    out = np.zeros_like(x)
+    rows, cols = grad_out.shape
+    out[: rows * 2, : cols * 2] = np.kron(grad_out, np.ones((2, 2)))
+    return out
+
+
+def check_max_pool_backward(fn: Callable) -> None:
+    """Check fn(x (H, W), grad_out (H // 2, W // 2)) -> the gradient for x of 2x2 max pooling
+    with stride 2: each window's gradient at its maximum (the first, in reading order, of
+    equals), 0 elsewhere; shaped like x."""
+    _check(
+        "max_pool_backward",
+        fn,
+        lambda x, g: bp.max_pool2d_backward(x, g, 2),
+        _MAX_POOL_BACKWARD_CASES,
+        [
+            (
+                _gives(_to_every_position),
+                "You sent the gradient to every position of the window {where}: only the "
+                "maximum reached the output, so only it gets the gradient; the others get 0",
+            ),
+            (
+                _gives(lambda x, g: bp.avg_pool2d_backward(x, g, 2)),
+                "You shared each gradient out evenly {where}: that is average pooling's "
+                "backward pass; max pooling sends it all to the window's maximum",
+            ),
+            (
+                _gives(lambda x, g: bp.max_pool2d_backward(x, np.ones_like(g), 2)),
+                "Your output has 1 at each maximum {where}: put the window's gradient there, "
+                "grad_out[i, j], not 1",
+            ),
+            (
+                _gives(_every_tied_maximum),
+                "Several positions tie for a window's maximum {where} and you gave the "
+                "gradient to each: TensorFlow gives it to the first in reading order only "
+                "(np.argmax finds it)",
+            ),
+        ],
+        "the gradient for x has the shape of x; a row or column in no window gets 0",
+    )
+
+
+def _wavy(x):
+    return np.sum(np.sin(x) * x**2)
+
+
+def _log_sum_exp(x):
+    return np.log(np.sum(np.exp(x)))
+
+
+_NUMERICAL_GRADIENT_CASES = [
+    ((f, x, eps), f"for {name} at an x of shape {x.shape} with eps = {eps:g}")
+    for f, name, x, eps in [
+        (_wavy, "f(x) = sum(sin(x) * x**2)", _RNG_06.normal(size=(4,)), 1e-3),
+        (_log_sum_exp, "f(x) = log(sum(exp(x)))", _RNG_06.normal(size=(2, 3)), 1e-3),
+        (_wavy, "f(x) = sum(sin(x) * x**2)", _RNG_06.normal(size=(2, 2, 2)), 1e-5),
+    ]
+]
+
+
+def check_numerical_gradient(fn: Callable) -> None:
+    """Check fn(f, x, eps) -> the central differences (f(x + eps) - f(x - eps)) / (2 eps), one
+    element of x at a time, in float64; shaped like x."""
+
+    def one_sided(f, x, eps):
+        return np.array(
+            [(f(x + eps * e) - f(x)) / eps for e in np.eye(x.size).reshape(x.size, *x.shape)]
+        ).reshape(x.shape)
+
+    def noisy(got, expected, args):
+        return got.shape == expected.shape and np.allclose(got, expected, rtol=0.1, atol=1e-2)
+
+    _check(
+        "numerical_gradient",
+        fn,
+        bp.numerical_gradient,
+        _NUMERICAL_GRADIENT_CASES,
+        [
+            (
+                _gives(lambda f, x, eps: 2 * bp.numerical_gradient(f, x, eps)),
+                "Your gradient is twice the right one {where}: x + eps and x - eps are 2 eps "
+                "apart, so divide by 2 * eps",
+            ),
+            (
+                _gives(one_sided),
+                "Your gradient is close but not exact {where}: that is the one-sided "
+                "difference (f(x + eps) - f(x)) / eps, whose error shrinks like eps; the "
+                "central one, (f(x + eps) - f(x - eps)) / (2 * eps), errs like eps**2",
+            ),
+            (
+                noisy,
+                "Your gradient is close but not exact {where}: if you compute in float32, "
+                "f(x + eps) and f(x - eps) agree in most of their 7 digits and their "
+                "difference keeps only the rest; keep x in float64 (np.array(x, dtype=float))",
+            ),
+        ],
+        "the gradient has one number for each element of x, so the shape of x",
+    )
+
+
+def _input_gradient(kernel, grad_out):
+    """The gradient for the image of a 'valid', stride-1 conv2d (H, W) with kernel (kh, kw)."""
+    shape = tuple(g + k - 1 for g, k in zip(grad_out.shape, kernel.shape, strict=True))
+    return bp.conv2d_backward(np.zeros(shape), kernel, grad_out)[0]
+
+
+def _full(grad_out, kernel):
+    kh, kw = kernel.shape
+    return cnn.conv2d(np.pad(grad_out, ((kh - 1, kh - 1), (kw - 1, kw - 1))), kernel)
+
+
+_CONV_BACKWARD_CASES = [
+    (
+        (kernel, grad),
+        f"for a {kernel.shape[0]}x{kernel.shape[1]} kernel and a "
+        f"{grad.shape[0]}x{grad.shape[1]} grad_out",
+    )
+    for kernel, grad in [
+        (np.array([[1.0, 0.0], [-1.0, 2.0]]), np.array([[1.0, 1.0], [0.0, -1.0]])),
+        (
+            _RNG_06.integers(-2, 3, (3, 3)).astype(float),
+            _RNG_06.integers(-2, 3, (3, 4)).astype(float),
+        ),
+        (
+            _RNG_06.integers(-2, 3, (2, 3)).astype(float),
+            _RNG_06.integers(-2, 3, (4, 2)).astype(float),
+        ),
+    ]
+]
+
+
+def check_conv2d_backward(fn: Callable) -> None:
+    """Check fn(kernel (kh, kw), grad_out (H', W')) -> the gradient for the image of a 'valid',
+    stride-1 conv2d: the full convolution of grad_out with the kernel turned by 180 degrees,
+    `(H' + kh - 1, W' + kw - 1)`."""
+    _check(
+        "conv2d input gradient",
+        fn,
+        _input_gradient,
+        _CONV_BACKWARD_CASES,
+        [
+            (
+                _gives(lambda kernel, grad_out: _full(grad_out, kernel)),
+                "Your output would be right for the kernel turned by 180 degrees {where}: "
+                "pixel x[i, j] met kernel[a, b] in output (i - a, j - b), so in the full "
+                "convolution the kernel runs backwards; use kernel[::-1, ::-1]",
+            ),
+            (
+                _gives(lambda k, g: _full(g, k.T) if k.shape[0] == k.shape[1] else None),
+                "You transposed the kernel {where}: turning it by 180 degrees is "
+                "kernel[::-1, ::-1], not kernel.T",
+            ),
+        ],
+        "the gradient has the shape of the image, grad_out's size + kernel's size - 1; pad "
+        "grad_out with kh - 1 rows and kw - 1 columns of zeros on every side",
+    )
+
+
 def check_to_model_input(fn: Callable) -> None:
     """Check fn(images uint8 (N, H, W)) -> float32 (N, H, W, 1) in [0, 1], what Keras takes."""
     cases = [
@@ -733,7 +974,7 @@ def check_shift_down(fn: Callable) -> None:
     )
 
 
-# Notebook 06: reading a trained classifier's mistakes, and checking a model before training it.
+# Notebook 07: reading a trained classifier's mistakes, and checking a model before training it.
 
 
 def _labels_from_counts(counts: dict[tuple[int, int], int], rng) -> tuple[np.ndarray, np.ndarray]:
@@ -1015,15 +1256,15 @@ def check_model_shapes(model, min_conv_layers: int = 3) -> None:
     print(sentence if sentence.endswith(".") else f"{sentence}.")
 
 
-# Notebook 07: a trained CNN's filters, feature maps and gradients. Keras is imported inside the
-# checks that need it, so that importing this module stays fast for notebooks 01 to 05. Their
+# Notebook 08: a trained CNN's filters, feature maps and gradients. Keras is imported inside the
+# checks that need it, so that importing this module stays fast for notebooks 01 to 06. Their
 # cases come from a generator of their own, so that checks added above them cannot change them.
 
-_RNG_07 = np.random.default_rng(710)
+_RNG_08 = np.random.default_rng(710)
 
 
-def _ints_07(shape: tuple[int, ...], low: int, high: int) -> np.ndarray:
-    return _RNG_07.integers(low, high, shape).astype(float)
+def _ints_08(shape: tuple[int, ...], low: int, high: int) -> np.ndarray:
+    return _RNG_08.integers(low, high, shape).astype(float)
 
 
 def _cosines(kernels: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -1038,10 +1279,10 @@ def _filter_case(n_filters: int, with_opposite: bool):
     A faint copy of the target (the most similar by direction, but small), a large filter (the
     largest dot product) and, with `with_opposite`, the target turned negative (cosine -1).
     """
-    target = _RNG_07.normal(size=(3, 3))
-    kernels = _RNG_07.normal(size=(3, 3, n_filters)) * 0.5
-    kernels[:, :, n_filters - 2] = 0.1 * target + 0.02 * _RNG_07.normal(size=(3, 3))
-    kernels[:, :, 1] = 3 * target + 3 * _RNG_07.normal(size=(3, 3))
+    target = _RNG_08.normal(size=(3, 3))
+    kernels = _RNG_08.normal(size=(3, 3, n_filters)) * 0.5
+    kernels[:, :, n_filters - 2] = 0.1 * target + 0.02 * _RNG_08.normal(size=(3, 3))
+    kernels[:, :, 1] = 3 * target + 3 * _RNG_08.normal(size=(3, 3))
     if with_opposite:
         kernels[:, :, 0] = -2 * target
     where = f"for {n_filters} filters of 3x3" + (
@@ -1115,11 +1356,11 @@ def check_most_similar_filter(fn: Callable) -> None:
 
 # Whole-number weights and pixels, so that Keras's float32 and NumPy agree exactly.
 _SMALL_CNN_WEIGHTS = (
-    _ints_07((3, 3, 1, 2), -2, 3),
-    _ints_07((18, 3), -2, 3),
-    _ints_07((3,), -2, 3),
+    _ints_08((3, 3, 1, 2), -2, 3),
+    _ints_08((18, 3), -2, 3),
+    _ints_08((3,), -2, 3),
 )
-_SMALL_CNN_IMAGES = (_ints_07((2, 6, 6, 1), 0, 5).astype("float32"), _ints_07((3, 6, 6, 1), 0, 5))
+_SMALL_CNN_IMAGES = (_ints_08((2, 6, 6, 1), 0, 5).astype("float32"), _ints_08((3, 6, 6, 1), 0, 5))
 
 
 def _small_cnn():
@@ -1203,13 +1444,13 @@ def check_feature_extractor(fn: Callable) -> None:
 # A linear model's weights (16, 3) and biases; a two-layer model's (16, 5), (5,) and (5, 3). The
 # hidden biases end in .125, so that no unit is ever exactly 0 before the ReLU (its kink).
 _DENSE_WEIGHTS = (
-    _ints_07((16, 3), -3, 4),
-    _ints_07((3,), -2, 3),
-    _ints_07((16, 5), -2, 3),
-    _ints_07((5,), -2, 3) + 0.125,
-    _ints_07((5, 3), -2, 3),
+    _ints_08((16, 3), -3, 4),
+    _ints_08((3,), -2, 3),
+    _ints_08((16, 5), -2, 3),
+    _ints_08((5,), -2, 3) + 0.125,
+    _ints_08((5, 3), -2, 3),
 )
-_GRADIENT_IMAGES = tuple(_ints_07((4, 4, 1), 0, 5).astype("float32") / 4 for _ in range(3))
+_GRADIENT_IMAGES = tuple(_ints_08((4, 4, 1), 0, 5).astype("float32") / 4 for _ in range(3))
 
 
 def _small_dense_models():
@@ -1324,18 +1565,18 @@ def check_gradient_times_input(fn: Callable) -> None:
     )
 
 
-# Notebook 08: perturbations and robustness. Notebooks 08 and 09 draw their cases from RNGs of
+# Notebook 09: perturbations and robustness. Notebooks 09 and 10 draw their cases from RNGs of
 # their own, so that adding a check never changes the cases (and stored outputs) of another.
-_RNG_08 = np.random.default_rng(8)
-_RNG_09 = np.random.default_rng(9)
+_RNG_09 = np.random.default_rng(8)
+_RNG_10 = np.random.default_rng(9)
 
 
 def check_flip_left_right(fn: Callable) -> None:
     """Check fn(images (N, H, W, C)) -> every image mirrored left to right."""
     cases = [
-        ((_RNG_08.integers(0, 10, (2, 4, 5, 1)).astype(float),), "on 2 images of 4x5"),
+        ((_RNG_09.integers(0, 10, (2, 4, 5, 1)).astype(float),), "on 2 images of 4x5"),
         (
-            (_RNG_08.integers(0, 10, (3, 6, 3, 2)).astype(float),),
+            (_RNG_09.integers(0, 10, (3, 6, 3, 2)).astype(float),),
             "on 3 images of 6x3 with 2 channels",
         ),
     ]
@@ -1382,7 +1623,7 @@ def _worst_case_accuracy(model, images, labels, shifts) -> np.float64:
 
 
 def _robustness_case(n, h, w, shifts):
-    images = _RNG_08.random((n, h, w, 1)).astype(np.float32)
+    images = _RNG_09.random((n, h, w, 1)).astype(np.float32)
     labels = _BrightestColumnModel().predict(images).argmax(axis=1)
     labels[::3] = (labels[::3] + 1) % 10  # a third are wrong even unshifted
     where = f"on {n} images of {h}x{w} with shifts {shifts}"
@@ -1436,7 +1677,7 @@ def check_worst_case_accuracy(fn: Callable) -> None:
     )
 
 
-# Notebook 09: a learning-rate schedule, and test-time augmentation.
+# Notebook 10: a learning-rate schedule, and test-time augmentation.
 
 
 def _keras_warmup_cosine(step, peak, warmup_steps, total_steps) -> np.float64:
@@ -1510,7 +1751,7 @@ def check_test_time_augmentation(fn: Callable) -> None:
     `(N, 10)` probabilities."""
     cases = []
     for n, h, w, shifts in [(4, 5, 6, [(0, 0), (1, 0), (0, 1)]), (3, 6, 7, [(0, 0), (-1, 1)])]:
-        images = _RNG_09.random((n, h, w, 1)).astype(np.float32)
+        images = _RNG_10.random((n, h, w, 1)).astype(np.float32)
         cases.append(((_SoftColumnModel(), images, shifts), f"on {n} images with shifts {shifts}"))
     _check(
         "test_time_augmentation",

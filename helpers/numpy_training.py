@@ -9,13 +9,16 @@ logits; the loss is softmax cross-entropy; the optimizer Adam, as Keras computes
 - `forward(params, x)`: images `(N, 28, 28, 1)` -> logits `(N, 10)`, and what `backward` needs.
 - `backward(params, cache, grad_logits)`: the loss's gradient for every weight, a dict like
   `params`.
-- `adam_step(params, grads, state, learning_rate)`: one Adam update of `params`, in place.
+- `optimizer_state(params)`: the optimizer's memory for `params`, all zero.
+- `adam_step(params, grads, state, learning_rate)` and `momentum_step(...)`: one update of
+  `params` in place, by Adam or by SGD with momentum, as Keras computes them; `OPTIMIZERS` names
+  them.
 - `cosine_learning_rate(peak, total_steps)`: the learning rate at each step, decaying along a
   cosine from `peak` to 0, as Keras's `CosineDecay`.
-- `train_epoch(params, state, x, y, batch_size, learning_rate, rng)`: one pass over the data in
-  shuffled minibatches, yielding each batch's loss and accuracy as it goes.
+- `train_epoch(params, state, x, y, batch_size, learning_rate, rng, update)`: one pass over the
+  data in shuffled minibatches, yielding each batch's loss and accuracy as it goes.
 - `predict(params, x)`: the class probabilities `(N, 10)`.
-- `RECIPE`: the filters, epochs, batch size and peak learning rate it is trained with.
+- `RECIPE`: the filters, epochs, batch size, optimizer and peak learning rate it is trained with.
 """
 
 import math
@@ -34,9 +37,17 @@ from helpers.numpy_cnn import conv2d, max_pool2d, relu, softmax
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-# How benchmarks/train_numpy.py trains it: Adam, its learning rate falling from `learning_rate`
-# to 0 along a cosine over all the steps.
-RECIPE = {"filters": (16, 32), "epochs": 3, "batch_size": 64, "learning_rate": 3e-3}
+# How notebook 06 and benchmarks/train_numpy.py train it: the learning rate falls from
+# `learning_rate` to 0 along a cosine over all the steps. The optimizer and its learning rate are
+# the best on validation of `python benchmarks/train_numpy.py --select` (its results are in
+# benchmarks/results/numpy_recipe_selection.json); three epochs are what fits in 3 minutes.
+RECIPE = {
+    "filters": (16, 32),
+    "epochs": 3,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "learning_rate": 1e-2,
+}
 
 
 def init_params(filters: tuple[int, int] = (16, 32), seed: int = 0) -> dict[str, np.ndarray]:
@@ -97,9 +108,9 @@ def backward(params: dict, cache: tuple, grad_logits: np.ndarray) -> dict[str, n
     return grads
 
 
-def adam_state(params: dict) -> dict:
-    """Adam's memory for `params`: the step count, and a running mean of each weight's gradient
-    (`m`) and of its square (`v`), all zero."""
+def optimizer_state(params: dict) -> dict:
+    """The optimizer's memory for `params`, all zero: the step count, and for each weight a
+    running mean of its gradient (`m`; SGD's velocity) and of its square (`v`, Adam only)."""
     return {
         "step": 0,
         "m": {name: np.zeros_like(p) for name, p in params.items()},
@@ -129,6 +140,23 @@ def adam_step(
         params[name] -= alpha * m / (np.sqrt(v) + epsilon)
 
 
+def momentum_step(
+    params: dict, grads: dict, state: dict, learning_rate: float, momentum: float = 0.9
+) -> None:
+    """One update of `params` (in place) by SGD with momentum, as Keras's `SGD(momentum=0.9)`:
+    each weight keeps a velocity, `momentum` times the last one minus `learning_rate` times its
+    gradient, and moves by it."""
+    state["step"] += 1
+    for name, grad in grads.items():
+        velocity = state["m"][name]
+        velocity *= momentum
+        velocity -= learning_rate * grad
+        params[name] += velocity
+
+
+OPTIMIZERS = {"adam": adam_step, "sgd_momentum": momentum_step}
+
+
 def cosine_learning_rate(peak: float, total_steps: int):
     """A function of the step (0, 1, ...) that goes from `peak` down to 0 at `total_steps` along
     half a cosine, and stays 0 after: Keras's `CosineDecay(peak, total_steps)`."""
@@ -139,16 +167,19 @@ def cosine_learning_rate(peak: float, total_steps: int):
     return learning_rate
 
 
-def train_epoch(params: dict, state: dict, x, y, batch_size: int, learning_rate, rng):
+def train_epoch(
+    params: dict, state: dict, x, y, batch_size: int, learning_rate, rng, update=adam_step
+):
     """Train on `x` `(N, 28, 28, 1)`, `y` `(N,)` integer labels, once, in minibatches of
-    `batch_size` in an order drawn from `rng`; `learning_rate(step)` gives each step's rate.
-    Yields `(loss, accuracy)` of each batch, measured before its update."""
+    `batch_size` in an order drawn from `rng`; `learning_rate(step)` gives each step's rate and
+    `update` (`adam_step` or `momentum_step`) applies it. Yields `(loss, accuracy)` of each
+    batch, measured before its update."""
     order = rng.permutation(len(x))
     for start in range(0, len(x), batch_size):
         batch = order[start : start + batch_size]
         logits, cache = forward(params, x[batch])
         loss, grad_logits = softmax_cross_entropy(logits, y[batch])
-        adam_step(params, backward(params, cache, grad_logits), state, learning_rate(state["step"]))
+        update(params, backward(params, cache, grad_logits), state, learning_rate(state["step"]))
         yield loss, float(np.mean(logits.argmax(axis=1) == y[batch]))
 
 

@@ -51,6 +51,44 @@ def shifted_down(image, pixels):
     return out
 
 
+def relu_backward(x, grad_out, passes_at_zero=False):
+    return grad_out * ((x >= 0) if passes_at_zero else (x > 0))
+
+
+def max_pool_backward(x, grad_out, to_every_tie=False):
+    """A student's loops over the 2x2 windows."""
+    out = np.zeros_like(x)
+    for i in range(grad_out.shape[0]):
+        for j in range(grad_out.shape[1]):
+            window = x[2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+            mask = window == window.max()
+            if not to_every_tie:
+                mask = np.zeros_like(mask)
+                mask[np.unravel_index(np.argmax(window), window.shape)] = True
+            out[2 * i : 2 * i + 2, 2 * j : 2 * j + 2] = mask * grad_out[i, j]
+    return out
+
+
+def numerical_gradient(f, x, eps, one_sided=False, dtype=np.float64):
+    x = np.array(x, dtype=dtype)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        saved = x[i]
+        x[i] = saved + eps
+        up = dtype(f(x))
+        x[i] = saved if one_sided else saved - eps
+        down = dtype(f(x))
+        x[i] = saved
+        grad[i] = (up - down) / (eps if one_sided else 2 * eps)
+    return grad
+
+
+def conv_input_gradient(kernel, grad_out, turn=True):
+    kh, kw = kernel.shape
+    spread = np.pad(grad_out, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+    return cnn.conv2d(spread, kernel[::-1, ::-1] if turn else kernel)
+
+
 def bad_index(*args):
     return [][0]
 
@@ -70,9 +108,85 @@ RIGHT = [
     (checks.check_softmax, cnn.softmax),
     (checks.check_to_model_input, lambda x: (x / np.float32(255))[..., None]),
     (checks.check_shift_down, shifted_down),
+    (checks.check_relu_backward, relu_backward),
+    (checks.check_max_pool_backward, max_pool_backward),
+    (checks.check_numerical_gradient, numerical_gradient),
+    (checks.check_conv2d_backward, conv_input_gradient),
 ]
 
 WRONG = {
+    "relu backward at 0": (
+        checks.check_relu_backward,
+        lambda x, g: relu_backward(x, g, passes_at_zero=True),
+        "where x == 0 too",
+    ),
+    "relu backward on the gradient": (
+        checks.check_relu_backward,
+        lambda x, g: np.maximum(g, 0),
+        "applied ReLU to the gradient",
+    ),
+    "relu backward mask only": (checks.check_relu_backward, lambda x, g: x > 0, "0 or 1"),
+    "relu backward times relu": (
+        checks.check_relu_backward,
+        lambda x, g: np.maximum(x, 0) * g,
+        r"mask \(x > 0\)",
+    ),
+    "relu backward unchanged": (checks.check_relu_backward, lambda x, g: g, "unchanged"),
+    "max pool backward everywhere": (
+        checks.check_max_pool_backward,
+        lambda x, g: np.kron(g, np.ones((2, 2))),
+        "every position",
+    ),
+    "max pool backward averaged": (
+        checks.check_max_pool_backward,
+        lambda x, g: np.kron(g, np.ones((2, 2))) / 4,
+        "shared each gradient out evenly",
+    ),
+    "max pool backward ones": (
+        checks.check_max_pool_backward,
+        lambda x, g: max_pool_backward(x, np.ones_like(g)),
+        r"grad_out\[i, j\], not 1",
+    ),
+    "max pool backward ties": (
+        checks.check_max_pool_backward,
+        lambda x, g: max_pool_backward(x, g, to_every_tie=True),
+        "with ties in its windows and you gave the gradient to each",
+    ),
+    "max pool backward no leftover": (
+        checks.check_max_pool_backward,
+        lambda x, g: max_pool_backward(x[: 2 * g.shape[0], : 2 * g.shape[1]], g),
+        "should be 5x7 .* in no window gets 0",
+    ),
+    "numerical gradient without the 2": (
+        checks.check_numerical_gradient,
+        lambda f, x, eps: 2 * numerical_gradient(f, x, eps),
+        "twice the right one",
+    ),
+    "numerical gradient one-sided": (
+        checks.check_numerical_gradient,
+        lambda f, x, eps: numerical_gradient(f, x, eps, one_sided=True),
+        "one-sided difference",
+    ),
+    "numerical gradient in float32": (
+        checks.check_numerical_gradient,
+        lambda f, x, eps: numerical_gradient(f, x, eps, dtype=np.float32),
+        "float32",
+    ),
+    "conv backward kernel not turned": (
+        checks.check_conv2d_backward,
+        lambda k, g: conv_input_gradient(k, g, turn=False),
+        r"turned by 180 degrees .* kernel\[::-1, ::-1\]",
+    ),
+    "conv backward kernel transposed": (
+        checks.check_conv2d_backward,
+        lambda k, g: conv_input_gradient(k.T, g, turn=False),
+        "transposed the kernel",
+    ),
+    "conv backward not padded": (
+        checks.check_conv2d_backward,
+        lambda k, g: cnn.conv2d(g, k[::-1, ::-1]),
+        "should be 3x3 .* pad grad_out with kh - 1 rows",
+    ),
     "input not scaled": (
         checks.check_to_model_input,
         lambda x: x[..., None].astype("float32"),
@@ -290,7 +404,7 @@ def test_no_warning_for_an_overflowing_softmax(recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-# Notebook 06: most_confused, per_class_accuracy, check_model_shapes.
+# Notebook 07: most_confused, per_class_accuracy, check_model_shapes.
 
 
 def confusion_counts(y_true, y_pred):
@@ -487,7 +601,7 @@ def test_check_model_shapes_without_an_input_shape(capsys):
     assert capsys.readouterr().out.startswith("❌ Your model has no input shape yet")
 
 
-# Notebook 07's checks: a trained CNN's filters, feature maps and gradients.
+# Notebook 08's checks: a trained CNN's filters, feature maps and gradients.
 
 
 def most_similar(kernels, target, mistake=None):

@@ -44,17 +44,20 @@ def test_forward_and_backward_are_kerass(filters, seed, n):
         np.testing.assert_allclose(grads[name], twin_grad.numpy(), atol=1e-4 * scale, err_msg=name)
 
 
-def test_adam_steps_on_a_cosine_schedule_are_kerass():
+@pytest.mark.parametrize("optimizer, peak", [("adam", 3e-3), ("sgd_momentum", 0.05)])
+def test_steps_on_a_cosine_schedule_are_kerass(optimizer, peak):
     rng = np.random.default_rng(3)
     params = nt.init_params((8, 16), seed=3)
-    schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=4)
-    twin = training_twin(params, learning_rate=schedule)
-    learning_rate = nt.cosine_learning_rate(3e-3, total_steps=4)
+    schedule = keras.optimizers.schedules.CosineDecay(peak, decay_steps=4)
+    twin = training_twin(params, learning_rate=schedule, optimizer=optimizer)
+    learning_rate = nt.cosine_learning_rate(peak, total_steps=4)
     for step in range(6):
         assert learning_rate(step) == pytest.approx(float(schedule(step)), rel=1e-6, abs=1e-12)
     x, y = images(rng, 64), rng.integers(0, 10, 64)
-    state = nt.adam_state(params)
-    steps = list(nt.train_epoch(params, state, x, y, 16, learning_rate, np.random.default_rng(0)))
+    state = nt.optimizer_state(params)
+    update = nt.OPTIMIZERS[optimizer]
+    order = np.random.default_rng(0)
+    steps = list(nt.train_epoch(params, state, x, y, 16, learning_rate, order, update))
     assert len(steps) == 4 and state["step"] == 4
     order = np.random.default_rng(0).permutation(64)  # the same batches, in the same order
     for start in range(0, 64, 16):
@@ -72,7 +75,7 @@ def test_a_few_epochs_on_an_easy_task_learn_it():
     y = rng.integers(0, 2, 256)
     x[y == 1, 10:18, 10:18] += 0.8  # class 1 has a bright square in the middle
     params = nt.init_params((4, 8), seed=4)
-    state, learning_rate = nt.adam_state(params), nt.cosine_learning_rate(1e-2, 3 * 8)
+    state, learning_rate = nt.optimizer_state(params), nt.cosine_learning_rate(1e-2, 3 * 8)
     for _ in range(3):
         losses = [loss for loss, _ in nt.train_epoch(params, state, x, y, 32, learning_rate, rng)]
     probs = nt.predict(params, x, batch_size=100)
@@ -80,6 +83,11 @@ def test_a_few_epochs_on_an_easy_task_learn_it():
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
     assert np.mean(probs.argmax(axis=1) == y) > 0.95 and losses[-1] < 0.3
     assert nt.predict(params, x[:0]).shape == (0, 10)
+
+
+def test_an_unknown_optimizer_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match=r"one of \['adam', 'sgd_momentum'\], got 'sgd'"):
+        training_twin(nt.init_params((4, 8)), optimizer="sgd")
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (2, 28, 28), (2, 28, 28, 3), (2, 32, 32, 1)])

@@ -33,6 +33,7 @@ from helpers.numpy_cnn import (
     _pair,
     _pool_windows,
     _to_batch,
+    _window_positions,
     _windows,
     conv2d,
     softmax,
@@ -138,9 +139,8 @@ def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.nda
     )
     dtype = np.result_type(x, grad_out)
     if kind == "max":
-        # Each window's first maximum in reading order, one window position at a time (an argmax
-        # along the middle axes of the strided windows took more than twice as long in all).
-        positions = [windows[:, :, :, i, j] for i in range(ph) for j in range(pw)]
+        # Each window's first maximum in reading order, one window position at a time.
+        positions = _window_positions(windows)
         best = functools.reduce(np.maximum, positions)
         taken, firsts = np.zeros(best.shape, bool), []
         for value in positions:

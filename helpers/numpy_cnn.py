@@ -15,6 +15,7 @@ block at a time, a few images or a few rows of one image, so that its rows stay 
 cache, and shared out between its cores).
 """
 
+import functools
 import math
 import os
 import threading
@@ -320,6 +321,14 @@ def _pool_windows(x, pool_size, stride, padding, pad_value) -> np.ndarray:
     return _windows(x, window, stride, padding, pad_value, "pool window")
 
 
+def _window_positions(windows: np.ndarray) -> list[np.ndarray]:
+    """The windows `(N, H', W', ph, pw, C)` one position at a time: ph * pw views `(N, H', W',
+    C)`, in reading order. An element-wise np.maximum over them is several times faster than a
+    max over the strided windows' middle axes."""
+    ph, pw = windows.shape[3:5]
+    return [windows[:, :, :, i, j] for i in range(ph) for j in range(pw)]
+
+
 def max_pool2d(x, pool_size=2, stride=None, padding="valid") -> np.ndarray:
     """Max pooling, as `keras.layers.MaxPooling2D`: the largest value of each window.
 
@@ -338,7 +347,7 @@ def max_pool2d(x, pool_size=2, stride=None, padding="valid") -> np.ndarray:
     else:
         raise ValueError(f"x must hold numbers, got dtype {x.dtype}")
     windows = _pool_windows(_to_batch(x), pool_size, stride, padding, lowest)
-    return _from_batch(windows.max(axis=(3, 4)), x.ndim)
+    return _from_batch(functools.reduce(np.maximum, _window_positions(windows)), x.ndim)
 
 
 def avg_pool2d(x, pool_size=2, stride=None, padding="valid") -> np.ndarray:

@@ -2,25 +2,25 @@
 
     python benchmarks/train_fashion.py                 # the seed model and our CNN
     python benchmarks/train_fashion.py --only dense    # one model of helpers.models.MODELS
-    python benchmarks/train_fashion.py --ensemble 2    # notebook 09: build_vgg from seeds 0, 1
+    python benchmarks/train_fashion.py --ensemble 2    # notebook 10: build_vgg from seeds 0, 1
     python benchmarks/train_fashion.py --ensemble 5 --only cnn   # 5 of our CNN, averaged
-    python benchmarks/train_fashion.py --select        # choose notebook 09's strong model
+    python benchmarks/train_fashion.py --select        # choose notebook 10's strong model
 
 Each model is trained as `helpers.models` trains it (its recipe, seeds set, deterministic ops,
 the first 55,000 training images, validation on the last 5,000 after every epoch), never loaded
 from the cache, then evaluated once on the 10,000 test images. The training time counts
 everything `fit` does: every epoch, with its validation. Targets (and bars), on a 2-core CPU:
-our CNN, 92.5 % within 3 minutes (92.0 %, 5 minutes); notebook 09's stronger model (an ensemble
+our CNN, 92.5 % within 3 minutes (92.0 %, 5 minutes); notebook 10's stronger model (an ensemble
 whose time is the sum of its members'), 94.0 % within 15 minutes (93.5 %, 15 minutes).
 build_vgg trains in `training_precision()`, printed at the start.
 
---select trains the candidates for notebook 09's strong model (`CANDIDATES`, in the order of
+--select trains the candidates for notebook 10's strong model (`CANDIDATES`, in the order of
 `RUNS`), chooses on the 5,000 validation images alone (the best validation accuracy among the
 candidates and their ensembles that train within `BUDGET_SECONDS` at the pace of their fastest
 epochs; then whether test-time augmentation helps it), and only then evaluates the chosen model
 on the test set, once. It writes what decided, with the machine and the date, to
 `SELECTION_FILE` (after every run, so that a run cut short keeps what it measured), for
-notebook 09 to show. Ctrl-C or `kill PID` (SIGINT or SIGTERM) stops the training and chooses
+notebook 10 to show. Ctrl-C or `kill PID` (SIGINT or SIGTERM) stops the training and chooses
 among the runs that finished.
 
 Timings on a shared machine are noisy: the load average is printed before and after, so that a
@@ -296,7 +296,7 @@ def main() -> None:
         "--ensemble", type=int, metavar="N", help="train N of --only (default vgg), averaged"
     )
     parser.add_argument(
-        "--select", action="store_true", help="choose notebook 09's strong model on validation"
+        "--select", action="store_true", help="choose notebook 10's strong model on validation"
     )
     args = parser.parse_args()
     print(

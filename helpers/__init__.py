@@ -4,9 +4,9 @@
 - `helpers.plotting`: the figures the notebooks draw.
 - `helpers.numpy_cnn`: convolution, padding, pooling and friends written in NumPy.
 - `helpers.numpy_backprop`: their backward passes, and central differences to check them.
-- `helpers.numpy_training`: a small CNN trained by hand with them (forward, backward, Adam).
+- `helpers.numpy_training`: a small CNN trained by hand with them (notebook 06).
 - `helpers.keras_twins`: the networks built by hand, in Keras, to check them against.
-- `helpers.perturb`: shift, rotate and brighten images (notebook 08).
+- `helpers.perturb`: shift, rotate and brighten images (notebook 09).
 - `helpers.models`: the series' Keras models, trained once and cached.
 - `helpers.diagrams`: the explanatory figures in `images/`.
 - `helpers.checks`: self-checks for the exercises.

@@ -1,14 +1,14 @@
 """The series' Keras models: built in one place, trained once, cached on disk.
 
 - `build_seed_model()`: the model of the tutorial this series started from, kept as the baseline.
-- `build_cnn()`: our classifier, two convolution blocks and a small dense head (notebook 06).
-- `build_dense()`, `build_augmented_cnn()` and `build_augmented_dense()`: notebook 08's
+- `build_cnn()`: our classifier, two convolution blocks and a small dense head (notebook 07).
+- `build_dense()`, `build_augmented_cnn()` and `build_augmented_dense()`: notebook 09's
   comparison, a network of the same size without convolutions, and build_cnn and build_dense
   trained behind random shifts, rotations, brightness and contrast changes.
-- `build_vgg()`: notebook 09's deeper CNN, two convolutions before each pooling, trained in
+- `build_vgg()`: notebook 10's deeper CNN, two convolutions before each pooling, trained in
   mixed precision where the hardware allows (`training_precision()`). `in_float32(model)`
   copies it into float32 layers for export.
-- `build_ensemble(members)`: the average of several trained models; notebook 09's stronger
+- `build_ensemble(members)`: the average of several trained models; notebook 10's stronger
   model is two build_vgg from 2 random starts. `build_test_time_augmentation(model)`: the
   average of a model's predictions for each image and its copies shifted by `TTA_SHIFTS`.
 - `prepare(x)`, `split_validation(x, y)`, `fit(model, recipe, ...)`: the one way every notebook
@@ -202,14 +202,14 @@ def _vgg_block(x, filters: int, i: int):
 
 
 def build_vgg(precision: str | None = None, recipe: dict = VGG_RECIPE) -> keras.Model:
-    """Notebook 09's stronger model, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)`.
+    """Notebook 10's stronger model, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)`.
 
     build_cnn with one more convolution (and BatchNorm, ReLU) at the start of each block: 32, 32,
     then 64, 64 filters, the head unchanged (468,394 parameters). Its first block works at full
     resolution, which costs several times build_cnn's time per epoch; it trains in `precision`
     (a Keras dtype policy, by default `training_precision()`): in "mixed_bfloat16" the layers
     compute in bfloat16 and keep their weights in float32, faster on hardware with bfloat16
-    units (notebook 09 measures it).
+    units (notebook 10 measures it).
     `recipe`: how it will be trained (its learning-rate schedule depends on it); `VGG_RECIPE`,
     CNN_RECIPE for 11 epochs, unless another is given (benchmarks/train_fashion.py tries others).
     """
@@ -249,7 +249,7 @@ def augmentation_layers(x):
     says: a shift, a rotation, a brightness offset and a contrast change, each clipped to [0, 1].
 
     Keras's preprocessing layers act only while training: `predict` and `evaluate` see the images
-    unchanged. A bare call, `model(x)`, needs `training=False` for that (see notebook 09's export).
+    unchanged. A bare call, `model(x)`, needs `training=False` for that (see notebook 10's export).
     """
     shift = AUGMENTATION["shift_pixels"] / IMAGE_SHAPE[0]  # as a fraction of the height and width
     x = layers.RandomTranslation(shift, shift, fill_mode="constant", name="random_shift")(x)
@@ -617,7 +617,7 @@ def trained_model(name: str, verbose=0, seed: int = SEED) -> keras.Model:
 
 def clean(folders=None) -> list[Path]:
     """Empty the cache: delete the trained models and their records (and any temporaries) in
-    `models_dir()` and `user_models_dir()`, leaving subfolders (notebook 09's export/) alone.
+    `models_dir()` and `user_models_dir()`, leaving subfolders (notebook 10's export/) alone.
     Returns the paths deleted."""
     removed = []
     for folder in folders or (models_dir(), user_models_dir()):

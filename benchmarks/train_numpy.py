@@ -3,7 +3,7 @@ recipe and the same starting weights in Keras, in one run; print each one's vali
 accuracy and training seconds, and NumPy's time as a multiple of Keras's.
 
     python benchmarks/train_numpy.py [--epochs 3] [--batch-size 64] [--optimizer adam]
-                                     [--learning-rate 3e-3] [--filters 16 32]
+                                     [--learning-rate 1e-2] [--filters 16 32]
     python benchmarks/train_numpy.py --select
 
 Targets: goal >= 91.0 % test accuracy within 3 minutes of NumPy training on 2 cores, at most 2x

@@ -29,6 +29,7 @@ from helpers.numpy_cnn import (
     _check_padding,
     _float_dtype,
     _from_batch,
+    _in_blocks,
     _kernel_4d,
     _pair,
     _pool_windows,
@@ -79,8 +80,8 @@ def _full_convolution(grad, kernel, x_shape, stride, padding) -> np.ndarray:
         :, kh - 1 : kh - 1 + (out_h - 1) * sh + 1 : sh, kw - 1 : kw - 1 + (out_w - 1) * sw + 1 : sw
     ] = grad
     turned = kernel[::-1, ::-1].transpose(0, 1, 3, 2)  # (kh, kw, F, C)
-    padded = conv2d(spread, turned)  # (N, top + H + bottom, left + W + right, C)
-    return padded[:, top : top + height, left : left + width]
+    # Only the windows over x's own pixels: the padding that the forward pass added needs none.
+    return conv2d(spread[:, top : top + height + kh - 1, left : left + width + kw - 1], turned)
 
 
 def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid", input_gradient=True):
@@ -108,9 +109,13 @@ def conv2d_backward(x, kernel, grad_out, stride=1, padding="valid", input_gradie
         grad_out, _from_batch(np.empty((n, out_h, out_w, filters)), x.ndim).shape, "conv2d's output"
     )
     grad = _to_batch(grad_out).astype(dtype, copy=False)  # (N, H', W', F)
-    rows = grad.reshape(-1, filters)  # one row per output position
-    grad_kernel = (windows.reshape(len(rows), -1).T @ rows).reshape(kernel4.shape)
-    grad_bias = grad.sum(axis=(0, 1, 2))
+
+    def correlate(block: tuple) -> np.ndarray:  # the windows' part of grad_kernel, (kh*kw*C, F)
+        return windows[block].reshape(-1, kh * kw * channels).T @ grad[block].reshape(-1, filters)
+
+    partials = _in_blocks(grad.shape[:3], kh * kw * channels * windows.itemsize, correlate)
+    grad_kernel = functools.reduce(np.add, partials).reshape(kernel4.shape)
+    grad_bias = np.einsum("nhwf->f", grad)  # summed over images and positions
     grad_x = None
     if input_gradient:
         full = _full_convolution(
@@ -149,7 +154,7 @@ def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.nda
             firsts.append(first)
 
         def part(i, j):
-            return np.where(firsts[i * pw + j], grad, 0)
+            return grad * firsts[i * pw + j]
     else:
         real = _pool_windows(np.ones((1, height, width, 1), dtype), pool_size, stride, padding, 0)
         share = grad / real.sum(axis=(3, 4))  # shared among the window's real pixels
@@ -158,11 +163,15 @@ def _pool_backward(x, grad_out, pool_size, stride, padding, kind: str) -> np.nda
             return share
 
     padded = np.zeros((n, top + height + bottom, left + width + right, c), dtype)
+    overlapping = sh < ph or sw < pw
     for i in range(ph):  # each position in the window, for all windows at once
         for j in range(pw):
             rows = slice(i, i + sh * (out_h - 1) + 1, sh)
             cols = slice(j, j + sw * (out_w - 1) + 1, sw)
-            padded[:, rows, cols] += part(i, j)  # windows overlap when the stride is smaller
+            if overlapping:  # a pixel in several windows collects the gradient of each
+                padded[:, rows, cols] += part(i, j)
+            else:
+                padded[:, rows, cols] = part(i, j)
     return _from_batch(padded[:, top : top + height, left : left + width], x.ndim)
 
 
@@ -186,11 +195,11 @@ def avg_pool2d_backward(x, grad_out, pool_size=2, stride=None, padding="valid") 
 
 
 def relu_backward(x, grad_out) -> np.ndarray:
-    """dL/dx for y = relu(x): `grad_out` where x > 0, 0 elsewhere (at x = 0 too, as
-    TensorFlow does); same shape as x."""
+    """dL/dx for y = relu(x): `grad_out * (x > 0)`, the gradient where x > 0 and 0 elsewhere
+    (at x = 0 too, as TensorFlow does); same shape as x."""
     x, grad_out = _float(x, "x"), _float(grad_out, "grad_out")
     _same_shape(grad_out, x.shape, "relu's output (the shape of x)")
-    return np.where(x > 0, grad_out, 0).astype(np.result_type(x, grad_out), copy=False)
+    return (grad_out * (x > 0)).astype(np.result_type(x, grad_out), copy=False)
 
 
 def _check_dense(x: np.ndarray, w: np.ndarray) -> None:

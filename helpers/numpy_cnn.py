@@ -19,6 +19,7 @@ import functools
 import math
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -261,34 +262,38 @@ def _multiply_windows(windows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """im2col: windows (N, H', W', kh, kw, C) times matrix (kh*kw*C, F) gives (N, H', W', F).
 
     Each window, flattened, is one row of a matrix (a copy of the strided view), and the
-    convolution is the product (N*H'*W', kh*kw*C) @ (kh*kw*C, F). The rows are made a block at a
-    time, at most _BLOCK_BYTES (a few images, or a few rows of one large image), and multiplied
-    while they are still in the cache of the core that made them: whatever the shapes, the rows
-    take one block per core at most. When there are several blocks, they are shared out between the
-    cores, each core copying and multiplying its own (the matrix product on one thread): that is
-    about twice as fast as one product over the whole batch, and steadier than handing every
-    block to the matrix product's own threads, which wait for each copy. The one-thread limit
-    holds for the whole process, and only the thread that set it can lift it (threadpoolctl's
-    rule for OpenBLAS), so calls from several threads take turns, each one on every core.
+    convolution is the product (N*H'*W', kh*kw*C) @ (kh*kw*C, F), made a block of rows at a time.
     """
     out = np.empty((*windows.shape[:3], matrix.shape[1]), matrix.dtype)
-    size = max(1, _BLOCK_BYTES // (matrix.shape[0] * windows.itemsize))
 
     def multiply(block: tuple) -> None:
         rows = windows[block].reshape(-1, matrix.shape[0])
         np.matmul(rows, matrix, out=out[block].reshape(-1, matrix.shape[1]))
 
-    blocks = _blocks(out.shape[:3], size)
+    _in_blocks(out.shape[:3], matrix.shape[0] * windows.itemsize, multiply)
+    return out
+
+
+def _in_blocks(positions: tuple[int, ...], row_bytes: int, work: Callable) -> list:
+    """`work(block)` for blocks of the positions (N, H', W') whose im2col rows, `row_bytes`
+    each, take at most _BLOCK_BYTES; returns the results in order.
+
+    Each block's rows are copied and multiplied while still in the cache of the core that made
+    them. Several blocks are shared out between the cores, each copying and multiplying its own
+    with a one-thread matrix product: about twice as fast as one product over the whole batch,
+    and steadier than the product's own threads, which wait for each copy. The one-thread limit
+    holds for the whole process, and only the thread that set it can lift it (threadpoolctl's
+    rule for OpenBLAS), so calls from several threads take turns, each one on every core.
+    """
+    blocks = _blocks(positions, max(1, _BLOCK_BYTES // row_bytes))
     if len(blocks) == 1:
-        multiply(blocks[0])
-        return out
+        return [work(blocks[0])]
     with (
         _BLAS_LOCK,
         _BLAS.limit(limits=1, user_api="blas"),
         ThreadPoolExecutor(os.cpu_count()) as cores,
     ):
-        list(cores.map(multiply, blocks))  # list() raises the first error of any block
-    return out
+        return list(cores.map(work, blocks))  # raises the first error of any block
 
 
 def conv2d_loops(image, kernel) -> np.ndarray:

@@ -3,7 +3,8 @@ backward passes of `helpers.numpy_backprop`.
 
 The network, as Keras would write it: Conv2D(16, 3, "same") -> ReLU -> MaxPooling2D(2) ->
 Conv2D(32, 3, "same") -> ReLU -> MaxPooling2D(2) -> Flatten -> Dense(10), whose outputs are
-logits; the loss is softmax cross-entropy; the optimizer Adam, as Keras computes it.
+logits; the loss is softmax cross-entropy; the optimizer Adam or SGD with momentum, as Keras
+computes them.
 
 - `init_params(filters, seed)`: the weights, a dict of float32 arrays named by layer.
 - `forward(params, x)`: images `(N, 28, 28, 1)` -> logits `(N, 10)`, and what `backward` needs.
@@ -33,7 +34,7 @@ from helpers.numpy_backprop import (
     relu_backward,
     softmax_cross_entropy,
 )
-from helpers.numpy_cnn import conv2d, max_pool2d, relu, softmax
+from helpers.numpy_cnn import _BLAS, conv2d, max_pool2d, relu, softmax
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -177,9 +178,15 @@ def train_epoch(
     order = rng.permutation(len(x))
     for start in range(0, len(x), batch_size):
         batch = order[start : start + batch_size]
-        logits, cache = forward(params, x[batch])
-        loss, grad_logits = softmax_cross_entropy(logits, y[batch])
-        update(params, backward(params, cache, grad_logits), state, learning_rate(state["step"]))
+        # conv2d shares its large products out between the cores itself; the small ones (the
+        # dense layer's, the first convolution's kernel gradient) are quicker on one thread than
+        # with the matrix product's own threads, which keep spinning after each call and slow
+        # whatever runs next.
+        with _BLAS.limit(limits=1, user_api="blas"):
+            logits, cache = forward(params, x[batch])
+            loss, grad_logits = softmax_cross_entropy(logits, y[batch])
+            grads = backward(params, cache, grad_logits)
+            update(params, grads, state, learning_rate(state["step"]))
         yield loss, float(np.mean(logits.argmax(axis=1) == y[batch]))
 
 

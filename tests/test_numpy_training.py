@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from threadpoolctl import threadpool_info
 
 from helpers import numpy_training as nt
 from helpers.keras_twins import training_twin
@@ -83,6 +84,21 @@ def test_a_few_epochs_on_an_easy_task_learn_it():
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
     assert np.mean(probs.argmax(axis=1) == y) > 0.95 and losses[-1] < 0.3
     assert nt.predict(params, x[:0]).shape == (0, 10)
+
+
+def test_train_epoch_gives_the_matrix_product_its_threads_back_between_batches():
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    rng = np.random.default_rng(5)
+    before = blas_threads()
+    params = nt.init_params((4, 8))
+    batches = nt.train_epoch(
+        params, nt.optimizer_state(params), images(rng, 8), np.arange(8), 4, lambda step: 1e-3, rng
+    )
+    next(batches)
+    assert blas_threads() == before  # while the caller has the batch's loss
+    batches.close()
 
 
 def test_an_unknown_optimizer_is_refused_with_the_choices():

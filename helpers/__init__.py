@@ -9,5 +9,5 @@
 - `helpers.perturb`: shift, rotate and brighten images (notebook 09).
 - `helpers.models`: the series' Keras models, trained once and cached.
 - `helpers.diagrams`: the explanatory figures in `images/`.
-- `helpers.checks`: self-checks for the exercises.
+- `helpers.checks`: self-checks for the exercises, a module per lesson.
 """

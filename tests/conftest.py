@@ -1,5 +1,7 @@
-"""Shared test set-up: draw off-screen, close every figure a test opens, run code unprivileged."""
+"""Shared test set-up: draw off-screen, close every figure a test opens, run code unprivileged,
+see what a fresh Python imports."""
 
+import ast
 import ctypes
 import os
 import subprocess
@@ -54,3 +56,20 @@ def run_unprivileged():
         )
 
     return run
+
+
+@pytest.fixture
+def frameworks_imported_by():
+    """`imported(statement)`: which of Keras and TensorFlow a fresh Python has imported once it
+    has run `statement`, as a sorted list (the NumPy lessons must load neither)."""
+
+    def imported(statement: str) -> list[str]:
+        code = (
+            f"import sys; {statement}; print(sorted({{'keras', 'tensorflow'}} & set(sys.modules)))"
+        )
+        child = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, text=True, check=True
+        )
+        return ast.literal_eval(child.stdout.strip())
+
+    return imported

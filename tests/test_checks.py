@@ -11,6 +11,7 @@ import pytest
 
 from helpers import checks
 from helpers import numpy_cnn as cnn
+from helpers.checks import _runner, inside_the_cnn, robustness
 from helpers.perturb import shift
 
 
@@ -235,7 +236,7 @@ WRONG = {
         r"the shape is right but the values differ \(largest difference 1",
     ),
     "conv no return": (checks.check_conv2d, lambda image, kernel: None, "returned None"),
-    "conv raises": (checks.check_conv2d, bad_index, "raised IndexError on a 5x5 image"),
+    "conv raises": (checks.check_conv2d, bad_index, "raised IndexError on a 6x6 image"),
     "conv wrong signature": (checks.check_conv2d, lambda image: image, "raised TypeError"),
     "conv returns text": (checks.check_conv2d, lambda image, kernel: "4x4", "not an array"),
     "conv ragged": (checks.check_conv2d, lambda image, kernel: [[1, 2], [3]], "not an array"),
@@ -725,10 +726,12 @@ WRONG_07 = (
 
 def test_each_filter_shortcut_gives_its_own_wrong_answer():
     """check_most_similar_filter's first case tells every mistake apart from the right answer."""
-    (kernels, target), _ = checks._FILTER_CASES[0]
+    (kernels, target), _ = inside_the_cnn._FILTER_CASES[0]
     answers = [most_similar(kernels, target, m) for m in (None, "dot", "least", "first axis")]
     assert len(set(answers)) == len(answers)
-    (kernels, target), _ = checks._FILTER_CASES[1]  # the case with -target among the filters
+    (kernels, target), _ = inside_the_cnn._FILTER_CASES[
+        1
+    ]  # the case with -target among the filters
     assert most_similar(kernels, target, "abs") != most_similar(kernels, target)
 
 
@@ -778,7 +781,7 @@ WRONG_08 = {
 
 def test_each_robustness_shortcut_gives_its_own_wrong_answer():
     """On every case of check_worst_case_accuracy, each mistake differs from the right answer."""
-    for args, _ in checks._ROBUSTNESS_CASES:
+    for args, _ in robustness._ROBUSTNESS_CASES:
         answers = [worst_case(*args, mistake=m) for m in (None, "average", "lowest", "unshifted")]
         assert len(set(answers)) == len(answers), answers
 
@@ -850,9 +853,10 @@ ALL_WRONG = {**WRONG, **WRONG_06, **WRONG_07, **WRONG_08, **WRONG_09}
 @pytest.mark.parametrize(("check", "fn", "phrase"), ALL_WRONG.values(), ids=ALL_WRONG.keys())
 def test_a_mistake_fails_with_a_sentence_that_names_it(check, fn, phrase, capsys):
     check(fn)
-    out = capsys.readouterr().out
-    assert out.startswith("❌ ") and out.count("\n") == 1
-    assert re.search(phrase, out, flags=re.IGNORECASE), out
+    sentence, *arrays = capsys.readouterr().out.splitlines()
+    assert sentence.startswith("❌ ") and sentence.endswith(".")
+    assert re.search(phrase, sentence, flags=re.IGNORECASE), sentence
+    assert not arrays or "yours:" in arrays, arrays  # a small case's arrays, shown below it
 
 
 # Item 9: an output that cannot be turned into an array, a long error, a function that never
@@ -1000,7 +1004,7 @@ def sleep_long(*args):
     ],
 )
 def test_a_function_that_never_returns_is_stopped(check, fn, monkeypatch, capsys):
-    monkeypatch.setattr(checks, "TIME_LIMIT_S", 0.2)
+    monkeypatch.setattr(_runner, "TIME_LIMIT_S", 0.2)
     check(fn)
     checks.check_relu(lambda x: np.maximum(x, 0))  # the kernel is still usable
     stopped, passed = capsys.readouterr().out.splitlines()
@@ -1016,7 +1020,7 @@ def test_the_time_limit_restores_the_signal_handler_and_timer(monkeypatch, capsy
     def handler(signum, frame):
         pass
 
-    monkeypatch.setattr(checks, "TIME_LIMIT_S", 0.2)
+    monkeypatch.setattr(_runner, "TIME_LIMIT_S", 0.2)
     previous = signal.signal(signal.SIGALRM, handler)
     signal.setitimer(signal.ITIMER_REAL, 100)
     try:
@@ -1036,3 +1040,131 @@ def test_outside_the_main_thread_a_check_runs_without_a_time_limit(capsys):
     thread.start()
     thread.join()
     assert capsys.readouterr().out.startswith("✅ Well done: your relu")
+
+
+def test_a_numpy_notebooks_checks_load_neither_keras_nor_tensorflow(frameworks_imported_by):
+    statement = "from helpers.checks import check_conv2d, check_relu_backward, check_shift_down"
+    assert frameworks_imported_by(statement) == []
+
+
+def test_every_check_is_found_where_the_package_says():
+    assert sorted(dir(checks)) == sorted(checks.__all__)
+    for name in checks.__all__:
+        assert callable(getattr(checks, name)), name
+    with pytest.raises(AttributeError, match="has no attribute 'check_conv3d'"):
+        checks.check_conv3d  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("check", "template", "phrase"),
+    [
+        (checks.check_shift_down, lambda image, pixels: image, "one of its inputs unchanged"),
+        (checks.check_relu, lambda x: x, "one of its inputs unchanged"),
+        (checks.check_conv2d, lambda image, kernel: np.zeros((4, 4)), "only zeros"),
+        (checks.check_max_pool_backward, lambda x, g: np.zeros_like(x), "only zeros"),
+        (checks.check_per_class_accuracy, lambda cm: None, "None"),
+    ],
+)
+def test_an_exercise_not_filled_in_yet_is_named_so(check, template, phrase, capsys):
+    check(template)
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        f"❌ Your function returned {phrase}.*: is the exercise filled in yet\\? Write your code "
+        "where it says `# Your code here`.*\\.\n",
+        out,
+    ), out
+
+
+def test_a_small_case_with_wrong_values_shows_the_inputs_by_name_and_both_outputs(capsys):
+    def conv2d_off_by_one(image, kernel):
+        return conv_loops(image, kernel) + (np.arange(4) == 2)
+
+    checks.check_conv2d(conv2d_off_by_one)
+    sentence, *arrays = capsys.readouterr().out.splitlines()
+    image, kernel = cnn.EXAMPLE_IMAGE_6X6, cnn.SHARPEN_KERNEL  # the original tutorial's, first
+    assert sentence == (
+        "❌ The shape is right but the values differ (largest difference 1, at out[0, 2]) on a "
+        "6x6 image with a 3x3 kernel."
+    )
+    right = cnn.conv2d(image.astype(float), kernel.astype(float))
+    shown = {"image:": image, "kernel:": kernel, "the right answer:": right}
+    shown["yours:"] = right + (np.arange(4) == 2)
+    assert arrays == [
+        line
+        for name, a in shown.items()
+        for line in [name, *np.array2string(a.astype(float), precision=4).splitlines()]
+    ]
+
+
+def test_a_large_case_with_wrong_values_is_one_sentence(capsys):
+    checks.check_relu(lambda x: np.maximum(x, 0) + (x.ndim == 4))  # wrong on the 4-D case only
+    out = capsys.readouterr().out
+    assert out.startswith("❌ The shape is right but the values differ") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("kernel", "phrase"),
+    [
+        ([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], "✅ Well done"),
+        ([[-1, -1, -1], [0, 0, 0], [1, 1, 1]], "✅ Well done"),
+        (np.zeros((3, 3)), "❌ Your kernel is all zeros: is the exercise filled in yet"),
+        (np.ones((2, 2)), r"❌ Your kernel has shape \(2, 2\): make it 3x3"),
+        (np.ones((3, 3)), "❌ Your kernel responds to a flat image"),
+        ([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], "❌ Your kernel gives nothing positive"),
+        ([[-1, 0, 0], [0, 0, 0], [0, 0, 1]], "❌ Your kernel also responds to a vertical edge"),
+    ],
+)
+def test_check_horizontal_edges(kernel, phrase, capsys):
+    checks.check_horizontal_edges(np.array(kernel))
+    out = capsys.readouterr().out
+    assert re.match(phrase, out) and out.count("\n") == 1, out
+
+
+def test_the_parameter_counts_are_kerass():
+    keras = pytest.importorskip("keras")
+    for kh, kw, c_in, c_out in [(3, 3, 1, 8), (3, 3, 8, 16), (5, 3, 4, 2)]:
+        layer = keras.layers.Conv2D(c_out, (kh, kw))
+        layer.build((None, 10, 10, c_in))
+        assert layer.count_params() == kh * kw * c_in * c_out + c_out
+    for n_in, n_out in [(400, 10), (7, 3)]:
+        layer = keras.layers.Dense(n_out)
+        layer.build((None, n_in))
+        assert layer.count_params() == n_in * n_out + n_out
+
+
+@pytest.mark.parametrize(
+    ("conv", "dense", "phrase"),
+    [
+        (lambda kh, kw, c, f: kh * kw * c * f + f, lambda n, m: n * m + m, "✅ Well done"),
+        (
+            lambda kh, kw, c, f: 0,
+            lambda n, m: 0,
+            r"❌ conv_params\(3, 3, 1, 8\) returned 0 .*filled",
+        ),
+        (
+            lambda kh, kw, c, f: kh * kw * c * f,
+            lambda n, m: n * m + m,
+            r"❌ conv_params\(3, 3, 1, 8\) returned 72 .*: right for the weights; add the biases",
+        ),
+        (
+            lambda kh, kw, c, f: kh * kw * f + f,
+            lambda n, m: n * m + m,
+            r"❌ conv_params\(3, 3, 8, 16\) returned 160 but notebook 05's conv2 has 1,168 numbers",
+        ),
+        (
+            lambda kh, kw, c, f: kh * kw * c * f + f,
+            lambda n, m: n * m,
+            r"❌ dense_params\(400, 10\) returned 4000 .*add the biases",
+        ),
+        (
+            lambda kh, kw, c, f: kh * kw * c * f + f,
+            lambda n: n,
+            r"❌ Your function raised TypeError",
+        ),
+    ],
+)
+def test_check_param_counts(conv, dense, phrase, capsys):
+    conv.__name__, dense.__name__ = "conv_params", "dense_params"
+    checks.check_param_counts(conv, dense)
+    out = capsys.readouterr().out
+    assert re.match(phrase, out) and out.count("\n") == 1, out

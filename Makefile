@@ -83,4 +83,4 @@ clean:
 	rm -rf $(VENV) $(UPGRADE_VENV) .pytest_cache .ruff_cache
 
 clean-models: setup  ## delete the trained models, so that the notebooks train them again
-	$(BIN)/python -m helpers.models clean
+	$(BIN)/python -m helpers.model_cache clean

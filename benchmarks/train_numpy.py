@@ -25,9 +25,8 @@ import numpy as np
 from train_fashion import accuracy, machine  # benchmarks/ is the script's folder, so on the path
 
 from helpers import numpy_training as nt
-from helpers.data import load_fashion_mnist
+from helpers.data import load_fashion_mnist, prepare, split_validation
 from helpers.keras_twins import training_twin
-from helpers.models import prepare, split_validation
 
 GOAL, BAR = (91.0, 180, 2.0), (89.5, 180, 4.0)  # test accuracy %, NumPy seconds, x Keras's time
 CANDIDATES = [

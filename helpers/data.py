@@ -10,6 +10,8 @@ The four Fashion-MNIST files are looked for, in order:
 Every file is verified before use: the MD5 of its *decompressed* content must equal the published
 MD5 of the raw IDX file (Debian recompressed the `.gz` files, so only the content can be compared).
 
+`prepare(x)` and `split_validation(x, y)` turn it into what every model of the series trains on.
+
 From a shell: `python -m helpers.data` finds (or downloads) and verifies the data and says where
 it is; `python -m helpers.data download` fetches any missing files into `data_dir()`, for a class
 that prepares offline.
@@ -72,6 +74,11 @@ MIRRORS = (
 )
 # Seconds to wait for a connection, then between two pieces of a download.
 DOWNLOAD_TIMEOUT = (5, 30)
+
+
+# The last 5,000 of the 60,000 training images are held out to watch for overfitting while
+# training; the models learn from the first 55,000. The test set is used once, at the end.
+VALIDATION_SIZE = 5_000
 
 
 class DataError(RuntimeError):
@@ -272,6 +279,22 @@ def load_fashion_mnist():
         (arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
         (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]),
     )
+
+
+def prepare(x: np.ndarray) -> np.ndarray:
+    """uint8 images `(N, 28, 28)` in 0..255 -> float32 `(N, 28, 28, 1)` in [0, 1]."""
+    return (np.asarray(x, dtype=np.float32) / 255.0)[..., np.newaxis]
+
+
+def split_validation(x_train: np.ndarray, y_train: np.ndarray):
+    """Hold out the last `VALIDATION_SIZE` training images.
+
+    `x_train` `(60000, ...)`, `y_train` `(60000,)` -> `(x_tr, y_tr), (x_val, y_val)`, the first
+    55,000 and the last 5,000, in order. Fashion-MNIST's training set comes shuffled: its last
+    5,000 images hold between 450 and 527 of each class.
+    """
+    n = len(x_train) - VALIDATION_SIZE
+    return (x_train[:n], y_train[:n]), (x_train[n:], y_train[n:])
 
 
 def sample_image(color=False) -> np.ndarray:

@@ -6,7 +6,6 @@ Colours come from the Okabe-Ito palette, which colour-blind readers can tell apa
 colour is backed by an outline, a line style or a label.
 """
 
-import re
 import textwrap
 from pathlib import Path
 
@@ -31,7 +30,7 @@ CELL = 0.6  # inches per matrix cell
 # Okabe-Ito: orange, sky blue, bluish green, reddish purple, and a light grey for zeros.
 COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#CC79A7"]
 ZERO_GREY = "#d0d0d0"
-# The small CNN of notebook 05, as `layer_shapes` describes it.
+# The small CNN of notebook 05, as `keras_twins.layer_shapes` describes it.
 SMALL_CNN_LAYERS = [
     ("input", (28, 28, 1)),
     ("conv 3x3, 8 filters + ReLU", (26, 26, 8)),
@@ -232,43 +231,6 @@ def draw_stride(n=7, k=3):
             labelpad=8,
         )
     return fig
-
-
-def _describe(layer):
-    """'conv 3x3, 8 filters + ReLU', 'max-pool 2x2', 'Dropout', ... for a Keras layer."""
-    names = {
-        "Conv2D": "conv",
-        "MaxPooling2D": "max-pool",
-        "AveragePooling2D": "avg-pool",
-        "Dense": "dense",
-        "Flatten": "flatten",
-    }
-    kind = type(layer).__name__
-    config = layer.get_config()
-    label = names.get(kind) or re.sub(r"(?<=[a-z])(?=[A-Z0-9])", " ", kind)
-    size = config.get("kernel_size") or config.get("pool_size")
-    if size:
-        label += " " + "x".join(map(str, size))
-    if config.get("filters"):
-        label += f", {config['filters']} filters"
-    activation = config.get("activation")
-    if isinstance(activation, str) and activation != "linear":
-        label += " + " + ("ReLU" if activation == "relu" else activation)
-    return label
-
-
-def layer_shapes(model):
-    """`[(label, shape), ...]` for a built Keras model: its input, then each layer's output.
-
-    Shapes leave out the batch axis, e.g. `("conv 3x3, 8 filters + ReLU", (26, 26, 8))`.
-    """
-    import keras  # only here: importing Keras takes seconds
-
-    shapes = [("input", tuple(model.inputs[0].shape[1:]))]
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer):
-            shapes.append((_describe(layer), tuple(layer.output.shape[1:])))
-    return shapes
 
 
 def _layer_colour(label):

@@ -1,6 +1,6 @@
-"""The series' Keras models: built in one place, trained once, cached on disk.
+"""The series' Keras models and how each is trained: built in one place, trained alike.
 
-- `build_seed_model()`: the model of the tutorial this series started from, kept as the baseline.
+- `build_baseline()`: the model of the tutorial this series started from, kept as it was.
 - `build_cnn()`: our classifier, two convolution blocks and a small dense head (notebook 07).
 - `build_dense()`, `build_augmented_cnn()` and `build_augmented_dense()`: notebook 09's
   comparison, a network of the same size without convolutions, and build_cnn and build_dense
@@ -11,72 +11,37 @@
 - `build_ensemble(members)`: the average of several trained models; notebook 10's stronger
   model is two build_vgg from 2 random starts. `build_test_time_augmentation(model)`: the
   average of a model's predictions for each image and its copies shifted by `TTA_SHIFTS`.
-- `prepare(x)`, `split_validation(x, y)`, `fit(model, recipe, ...)`: the one way every notebook
-  turns Fashion-MNIST into training data and trains a model, so that they all train alike.
-- `trained_model(name)`: a trained model by name, loaded from `models_dir()` when it was trained
-  before, otherwise trained (with seeds set), stored and returned; so any notebook can run alone
-  in a fresh kernel. `store_trained(model, name)` is the only way a model enters that cache,
-  `training_record(name)` says how a stored model was trained, and `python -m helpers.models
-  clean` (`make clean-models`) empties the cache.
 
-The notebooks measure each model's accuracy and training time.
+The builders return models that are not compiled: how a model trains is its recipe (`MODELS`
+pairs each builder with one), and whoever trains compiles from it. `compile_for(model, recipe,
+train_size)` compiles as the recipe says, its learning-rate schedule counted in the real
+number of steps, and `fit(model, recipe, ...)` compiles and trains. `helpers.model_cache`
+trains each model of `MODELS` once and keeps it on disk.
 
-To add a model, write its builder (a function of no arguments that returns a compiled model) and
-its recipe (epochs and batch size), and add one entry to `MODELS`.
-
-The saved file's name carries a fingerprint of the architecture, the optimizer, the recipe and
-the Keras version: change any of them and the model is trained again instead of a stale one
-being loaded. Beside each file, a record (`.json`) written only once training has finished
-says how it was trained and holds the file's SHA-256: a file without a matching record, an
-untrained or half-trained model put there by hand, say, is trained again rather than trusted.
+To add a model, write its builder (a function of no arguments that returns a Keras model) and
+its recipe (epochs, batch size, learning rate and, for a warm-up and a cosine decay,
+`warmup_epochs`), and add one entry to `MODELS`.
 """
 
-import contextlib
-import hashlib
-import json
 import math
-import os
-import secrets
-import sys
-import tempfile
 from pathlib import Path
 
 import keras
-import numpy as np
-import platformdirs
 import tensorflow as tf
 from keras import layers
 
-from helpers.data import load_fashion_mnist
+from helpers.data import VALIDATION_SIZE
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-# The last 5,000 of the 60,000 training images are held out to watch for overfitting while
-# training; the model learns from the first 55,000. The test set is used once, at the end.
-VALIDATION_SIZE = 5_000
 TRAIN_SIZE = 60_000 - VALIDATION_SIZE
 SEED = 0
 
-# How each model is trained. `fit` and `trained_model` read these, and so do the notebooks.
-SEED_RECIPE = {"epochs": 10, "batch_size": 64}
+# How each model is trained (`compile_for`, `fit`): Adam with `learning_rate`, constant, or
+# warming up from 0 over `warmup_epochs` and then following a cosine down to 0 at the end.
+BASELINE_RECIPE = {"epochs": 10, "batch_size": 64, "learning_rate": 1e-3}
 CNN_RECIPE = {"epochs": 10, "batch_size": 128, "learning_rate": 3e-3, "warmup_epochs": 1}
 VGG_RECIPE = {**CNN_RECIPE, "epochs": 11}
-
-
-def prepare(x: np.ndarray) -> np.ndarray:
-    """uint8 images `(N, 28, 28)` in 0..255 -> float32 `(N, 28, 28, 1)` in [0, 1]."""
-    return (np.asarray(x, dtype=np.float32) / 255.0)[..., np.newaxis]
-
-
-def split_validation(x_train: np.ndarray, y_train: np.ndarray):
-    """Hold out the last `VALIDATION_SIZE` training images.
-
-    `x_train` `(60000, ...)`, `y_train` `(60000,)` -> `(x_tr, y_tr), (x_val, y_val)`, the first
-    55,000 and the last 5,000, in order. Fashion-MNIST's training set comes shuffled: its last
-    5,000 images hold between 450 and 527 of each class.
-    """
-    n = len(x_train) - VALIDATION_SIZE
-    return (x_train[:n], y_train[:n]), (x_train[n:], y_train[n:])
 
 
 def seed_everything(seed: int = SEED) -> None:
@@ -88,8 +53,8 @@ def seed_everything(seed: int = SEED) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def build_seed_model() -> keras.Model:
-    """The tutorial's original model, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)`.
+def build_baseline() -> keras.Model:
+    """The tutorial's original model: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)` probabilities.
 
     Kept as it was, quirks included: a ReLU on the input (a no-op on pixels, which are never
     negative) and a pooling before the only convolution, which halves the image first; and a
@@ -104,13 +69,7 @@ def build_seed_model() -> keras.Model:
     x = layers.Flatten(name="flatten")(x)  # (2304,)
     x = layers.Dense(64, name="dense")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(x)
-    model = keras.Model(inputs, outputs, name="seed")
-    model.compile(
-        optimizer=keras.optimizers.Adam(),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return keras.Model(inputs, outputs, name="baseline")
 
 
 def _conv_block(x, filters: int, i: int):
@@ -127,36 +86,52 @@ def _conv_block(x, filters: int, i: int):
     return layers.ReLU(name=f"relu{i}")(x)
 
 
-def _compiled(model: keras.Model, recipe: dict) -> keras.Model:
-    """`model` compiled for 10-way classification with Adam, whose learning rate warms up from 0
-    to `recipe["learning_rate"]` over `recipe["warmup_epochs"]`, then follows a cosine down to 0
-    at the end of `recipe["epochs"]`; the schedule counts optimizer steps (batches)."""
-    steps_per_epoch = math.ceil(TRAIN_SIZE / recipe["batch_size"])
+def learning_rate(recipe: dict, steps_per_epoch: int):
+    """Adam's learning rate as `recipe` says: `recipe["learning_rate"]`, constant; or, if the
+    recipe has `warmup_epochs`, a schedule of optimizer steps (batches) that warms up from 0 to
+    it over those epochs, then follows a cosine down to 0 at the end of `recipe["epochs"]`."""
+    if "warmup_epochs" not in recipe:
+        return recipe["learning_rate"]
     warmup_steps = round(recipe["warmup_epochs"] * steps_per_epoch)
-    schedule = keras.optimizers.schedules.CosineDecay(
+    return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0,
         decay_steps=recipe["epochs"] * steps_per_epoch - warmup_steps,
         warmup_target=recipe["learning_rate"],
         warmup_steps=warmup_steps,
     )
+
+
+def compile_for(model: keras.Model, recipe: dict, train_size: int = TRAIN_SIZE) -> keras.Model:
+    """Compile `model` (and return it) to be trained as `recipe` says on `train_size` images:
+    Adam with `learning_rate(recipe, steps per epoch)`, the loss
+    "sparse_categorical_crossentropy", the metric "accuracy". Any optimizer state is reset."""
+    steps_per_epoch = math.ceil(train_size / recipe["batch_size"])
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=keras.optimizers.Adam(learning_rate(recipe, steps_per_epoch)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model
 
 
+def compile_settings(model: keras.Model) -> dict:
+    """`model`'s optimizer (with its learning rate or schedule), loss and metrics, to compare two
+    models' settings; the optimizer's name, counted per session ("adam", "adam_1"), left out."""
+    settings = model.get_compile_config() or {}
+    optimizer = settings.get("optimizer")
+    if isinstance(optimizer, dict):
+        optimizer.get("config", {}).pop("name", None)
+    return settings
+
+
 def build_cnn() -> keras.Model:
-    """Our classifier, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)` probabilities.
+    """Our classifier: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)` probabilities.
 
     Two convolution blocks (32 then 64 filters; 28x28 -> 14x14 -> 7x7), then Dropout, Dense(128)
-    with ReLU, Dropout, and the 10-way softmax. Adam, with a learning rate that warms up from 0 to
-    3e-3 in the first epoch and then follows a cosine down to 0 at the end of the 10th
-    (`CNN_RECIPE`).
+    with ReLU, Dropout, and the 10-way softmax. Trained with `CNN_RECIPE`.
     """
     inputs = keras.Input(IMAGE_SHAPE, name="image")
-    return _compiled(keras.Model(inputs, _cnn_layers(inputs), name="cnn"), CNN_RECIPE)
+    return keras.Model(inputs, _cnn_layers(inputs), name="cnn")
 
 
 def _cnn_layers(x, block=_conv_block):
@@ -201,17 +176,15 @@ def _vgg_block(x, filters: int, i: int):
     return _conv_block(x, filters, i)
 
 
-def build_vgg(precision: str | None = None, recipe: dict = VGG_RECIPE) -> keras.Model:
-    """Notebook 10's stronger model, compiled: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)`.
+def build_vgg(precision: str | None = None) -> keras.Model:
+    """Notebook 10's stronger model: `(N, 28, 28, 1)` in [0, 1] -> `(N, 10)` probabilities.
 
     build_cnn with one more convolution (and BatchNorm, ReLU) at the start of each block: 32, 32,
     then 64, 64 filters, the head unchanged (468,394 parameters). Its first block works at full
     resolution, which costs several times build_cnn's time per epoch; it trains in `precision`
     (a Keras dtype policy, by default `training_precision()`): in "mixed_bfloat16" the layers
     compute in bfloat16 and keep their weights in float32, faster on hardware with bfloat16
-    units (notebook 10 measures it).
-    `recipe`: how it will be trained (its learning-rate schedule depends on it); `VGG_RECIPE`,
-    CNN_RECIPE for 11 epochs, unless another is given (benchmarks/train_fashion.py tries others).
+    units (notebook 10 measures it). Trained with `VGG_RECIPE`, CNN_RECIPE for 11 epochs.
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision or training_precision())
@@ -220,7 +193,7 @@ def build_vgg(precision: str | None = None, recipe: dict = VGG_RECIPE) -> keras.
         outputs = _cnn_layers(inputs, block=_vgg_block)
     finally:
         keras.config.set_dtype_policy(previous)
-    return _compiled(keras.Model(inputs, outputs, name="vgg"), recipe)
+    return keras.Model(inputs, outputs, name="vgg")
 
 
 def in_float32(model: keras.Model) -> keras.Model:
@@ -268,10 +241,9 @@ def augmentation_layers(x):
 
 
 def build_augmented_cnn() -> keras.Model:
-    """build_cnn's network and training, with `augmentation_layers` in front, compiled."""
+    """build_cnn's network with `augmentation_layers` in front."""
     inputs = keras.Input(IMAGE_SHAPE, name="image")
-    outputs = _cnn_layers(augmentation_layers(inputs))
-    return _compiled(keras.Model(inputs, outputs, name="cnn_augmented"), CNN_RECIPE)
+    return keras.Model(inputs, _cnn_layers(augmentation_layers(inputs)), name="cnn_augmented")
 
 
 def _dense_layers(x):
@@ -284,16 +256,16 @@ def _dense_layers(x):
 
 def build_dense() -> keras.Model:
     """A network without convolutions, about the size of build_cnn's (407,050 parameters against
-    421,930), compiled and trained alike: Flatten -> Dense(512, ReLU) -> Dropout -> softmax."""
+    421,930), trained alike: Flatten -> Dense(512, ReLU) -> Dropout -> softmax."""
     inputs = keras.Input(IMAGE_SHAPE, name="image")
-    return _compiled(keras.Model(inputs, _dense_layers(inputs), name="dense"), CNN_RECIPE)
+    return keras.Model(inputs, _dense_layers(inputs), name="dense")
 
 
 def build_augmented_dense() -> keras.Model:
-    """build_dense's network and training, with `augmentation_layers` in front, compiled."""
+    """build_dense's network with `augmentation_layers` in front."""
     inputs = keras.Input(IMAGE_SHAPE, name="image")
     outputs = _dense_layers(augmentation_layers(inputs))
-    return _compiled(keras.Model(inputs, outputs, name="dense_augmented"), CNN_RECIPE)
+    return keras.Model(inputs, outputs, name="dense_augmented")
 
 
 def build_ensemble(members) -> keras.Model:
@@ -352,10 +324,10 @@ def build_test_time_augmentation(model: keras.Model, shifts=TTA_SHIFTS) -> keras
     return keras.Model(inputs, average, name="test_time_augmentation")
 
 
-# name -> (builder, recipe). A builder takes no arguments and returns a compiled model that
-# `fit(model, recipe, ...)` trains as intended.
+# name -> (builder, recipe). A builder takes no arguments and returns a model, not compiled,
+# that `fit(model, recipe, ...)` trains.
 MODELS = {
-    "seed": (build_seed_model, SEED_RECIPE),
+    "baseline": (build_baseline, BASELINE_RECIPE),
     "cnn": (build_cnn, CNN_RECIPE),
     "dense": (build_dense, CNN_RECIPE),
     "cnn_augmented": (build_augmented_cnn, CNN_RECIPE),
@@ -367,13 +339,21 @@ MODELS = {
 def fit(
     model, recipe, x_tr, y_tr, x_val, y_val, verbose="auto", callbacks=()
 ) -> keras.callbacks.History:
-    """Train `model` as `recipe` says, checking the validation set after each epoch.
+    """Compile `model` for `recipe` and `len(x_tr)` images (`compile_for`), then train it as the
+    recipe says, from the optimizer's first step, checking the validation set after each epoch.
+    A model trained before is refused: it would train on, not as the recipe says.
 
     `x_tr` `(N, 28, 28, 1)` float32, `y_tr` `(N,)` integer labels; likewise the validation set.
     `verbose`: as in `keras.Model.fit` (0 quiet, 1 progress bar, 2 one line per epoch);
     `callbacks`: Keras callbacks to add (a timer, say).
     Returns the `History`: `.history` holds `loss`, `accuracy`, `val_loss`, `val_accuracy`.
     """
+    if getattr(model, "history", None) is not None and model.history.epoch:
+        raise ValueError(
+            f"this model has been trained already, and fit trains a model from the start, as its "
+            f"recipe says: build it again (e.g. models.build_{model.name}() again) and fit that"
+        )
+    compile_for(model, recipe, len(x_tr))
     return model.fit(
         x_tr,
         y_tr,
@@ -383,263 +363,3 @@ def fit(
         verbose=verbose,
         callbacks=list(callbacks),
     )
-
-
-def models_dir() -> Path:
-    """Where trained models are kept: `$CNN_TUTORIAL_MODELS`, else the repository's data/models/."""
-    env = os.environ.get("CNN_TUTORIAL_MODELS")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "data/models"
-
-
-def export_dir() -> Path:
-    """A folder to export models into, created if needed: `models_dir()/export`, or
-    `user_models_dir()/export` when the first cannot be written."""
-    for folder in (models_dir() / "export", user_models_dir() / "export"):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                return folder
-        except OSError:
-            continue
-    raise OSError(
-        f"cannot write to {models_dir() / 'export'} nor to {user_models_dir() / 'export'}: set "
-        "CNN_TUTORIAL_MODELS to a folder you can write to, and run the cell again"
-    )
-
-
-def user_models_dir() -> Path:
-    """Where trained models go when `models_dir()` cannot be written (a class's shared, read-only
-    copy of the repository, say): this user's cache, ~/.cache/cnn-tutorial/models on Linux."""
-    return Path(platformdirs.user_cache_dir("cnn-tutorial")) / "models"
-
-
-def fingerprint(model: keras.Model, recipe: dict, seed: int = SEED) -> str:
-    """12 hex digits that change whenever the architecture, compile settings, recipe, training
-    seed or Keras do."""
-    described = json.loads(model.to_json())  # the layers, and the optimizer, loss and metrics
-    optimizer = (described.get("compile_config") or {}).get("optimizer")
-    if isinstance(optimizer, dict):
-        optimizer.get("config", {}).pop("name", None)  # counted per session: "adam", "adam_1"...
-    described.update(recipe=recipe, seed=seed, validation_size=VALIDATION_SIZE)
-    described["keras_version"] = keras.__version__
-    text = json.dumps(described, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def model_path(name: str, seed: int = SEED) -> Path:
-    """The file `trained_model(name, seed)` loads from and saves to: `cnn-0123456789ab.keras`."""
-    builder, recipe = MODELS[name]
-    return models_dir() / f"{name}-{fingerprint(builder(), recipe, seed)}.keras"
-
-
-def _write_atomically(path: Path, write) -> Path:
-    """Call `write(temporary_path)`, then rename the temporary file to `path` in one step:
-    readers see the old file or the new, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A temporary name in the same folder (so that the rename is atomic), made here rather than by
-    # `tempfile`, whose files only their owner may read: the folder may be shared by a class.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def save_model(model: keras.Model, path) -> Path:
-    """Save to `path` (`.keras`) atomically: readers see the old file or the new, never half."""
-    return _write_atomically(Path(path), model.save)
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _record_path(path: Path) -> Path:
-    return path.with_suffix(".json")
-
-
-def _finished_run(model: keras.Model, recipe: dict) -> dict:
-    """How `model`'s last training went, if it ran its recipe once, from the start, to the end:
-    the epochs completed, and the `history` of each epoch's loss and accuracy."""
-    history = getattr(model, "history", None)
-    if history is None or not history.epoch:
-        raise ValueError(
-            "this model has not been trained: train it with models.fit(model, recipe, ...) first"
-        )
-    epochs, steps = len(history.epoch), int(model.optimizer.iterations)
-    if epochs != recipe["epochs"] or steps != history.params["steps"] * recipe["epochs"]:
-        raise ValueError(
-            f"this model's training did not run as its recipe says ({recipe['epochs']} epochs, "
-            f"once): its last fit ran {epochs} epochs and its optimizer took {steps} steps in all. "
-            f"Only a finished run is stored: build the model again and train it once, to the end"
-        )
-    per_epoch = {key: [float(v) for v in values] for key, values in history.history.items()}
-    return {"epochs_completed": epochs, "history": per_epoch}
-
-
-def store_trained(model: keras.Model, name: str, seed: int = SEED) -> Path | None:
-    """Put `model`, built by `MODELS[name]`'s builder and trained by `fit` with its recipe (the
-    random seed set to `seed` before building), into the cache, where `trained_model(name, seed)`
-    finds it.
-
-    Writes the `.keras` file, then its record: the recipe, the seed, the epochs completed, each
-    epoch's loss and accuracy (`history`, as `fit` returns it) and the file's SHA-256. Refuses
-    (ValueError) a model of another architecture or compile settings, and one whose training did
-    not run its recipe to the end.
-    If `models_dir()` cannot be written, stores it in `user_models_dir()` and says so. Returns
-    the path of the `.keras` file, or None (after saying why) if no folder could take it.
-    """
-    builder, recipe = MODELS[name]
-    expected = fingerprint(builder(), recipe, seed)
-    if fingerprint(model, recipe, seed) != expected:
-        raise ValueError(
-            f"this model is not {builder.__name__}()'s: its layers or compile settings differ, "
-            f"so it cannot be stored as {name!r}"
-        )
-    record = {"name": name, "seed": seed, "recipe": recipe, **_finished_run(model, recipe)}
-    problems = []
-    for folder in (models_dir(), user_models_dir()):
-        path = folder / f"{name}-{expected}.keras"
-        saved = False
-        try:
-            save_model(model, path)
-            saved = True
-            text = json.dumps({**record, "sha256": _sha256(path)}, indent=1)
-            _write_atomically(_record_path(path), lambda tmp, text=text: tmp.write_text(text))
-        except OSError as exc:
-            if saved:  # leave no model file without its record
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            problems.append(f"{folder} cannot be written ({exc.strerror or exc})")
-            continue
-        if problems:
-            print(f"{problems[0]}, so the trained model is kept in {folder}, where later "
-                  f"notebooks find it.")  # fmt: skip
-        return path
-    print(f"The trained model could not be stored ({'; '.join(problems)}): it is used now, and "
-          f"will be trained again next time.")  # fmt: skip
-    return None
-
-
-def _untrusted(path: Path, name: str, seed: int) -> str | None:
-    """Why the file at `path` may not be what a finished run of `MODELS[name]` left, or None."""
-    try:
-        record = json.loads(_record_path(path).read_text())
-    except FileNotFoundError:
-        return "no record of a finished training run is beside it"
-    except (OSError, ValueError):
-        return "the record of its training cannot be read"
-    if not isinstance(record, dict) or record.get("sha256") != _sha256(path):
-        return "it is not the file its training record describes: it changed since, or is damaged"
-    _, recipe = MODELS[name]
-    if (record.get("name"), record.get("seed"), record.get("recipe")) != (name, seed, recipe):
-        return "its training record describes another model or recipe"
-    return None
-
-
-def _same_architecture(a: keras.Model, b: keras.Model) -> bool:
-    def summary(model):
-        return [
-            (layer.name, type(layer).__name__, [tuple(w.shape) for w in layer.weights])
-            for layer in model.layers
-        ]
-
-    return summary(a) == summary(b)
-
-
-def _load(path: Path, expected: keras.Model, name: str, seed: int):
-    """(the model saved at `path`, None), or (None, why it cannot be trusted to be `expected`,
-    `MODELS[name]`'s builder's model, after a finished run with `seed`)."""
-    reason = _untrusted(path, name, seed)
-    if reason is None:
-        try:
-            model = keras.models.load_model(path, safe_mode=True)
-        except Exception:  # Keras's messages for a damaged zip are misleading ("File not found")
-            reason = "it is damaged: Keras cannot read it"
-        else:
-            if _same_architecture(model, expected):
-                return model, None
-            reason = "it holds a different architecture"
-    return None, reason
-
-
-def _stored_paths(model: keras.Model, name: str, seed: int) -> list[Path]:
-    """The files that may hold `model` (built by `MODELS[name]`'s builder) trained with `seed`."""
-    file_name = f"{name}-{fingerprint(model, MODELS[name][1], seed)}.keras"
-    paths = [folder / file_name for folder in (models_dir(), user_models_dir())]
-    return [path for path in paths if path.exists()]
-
-
-def training_record(name: str, seed: int = SEED) -> dict:
-    """The record of how the stored model `trained_model(name, seed)` loads was trained: "recipe",
-    "seed", "epochs_completed", "history" (each epoch's "loss", "accuracy", "val_loss",
-    "val_accuracy") and "sha256". FileNotFoundError if no trusted one is stored."""
-    builder, _ = MODELS[name]
-    for path in _stored_paths(builder(), name, seed):
-        if _untrusted(path, name, seed) is None:
-            return json.loads(_record_path(path).read_text())
-    raise FileNotFoundError(f"no trained {name!r} is stored: call trained_model({name!r}) first")
-
-
-def trained_model(name: str, verbose=0, seed: int = SEED) -> keras.Model:
-    """The model `name` (a key of `MODELS`: "seed", "cnn", "dense", "cnn_augmented",
-    "dense_augmented", "vgg"), trained, compiled.
-
-    Loaded from `models_dir()` (or `user_models_dir()`) if trained before; otherwise trained on
-    the first 55,000 training images with seeds set (`verbose` is passed to `fit`), stored with
-    `store_trained`, and returned. A saved file that cannot be trusted (no record of a finished
-    run, changed since, damaged, another architecture) is trained again and replaced.
-    Another `seed` trains the same model from another random start (a separate file), as an
-    ensemble's members need.
-    """
-    builder, recipe = MODELS[name]
-    model = builder()
-    unusable = []
-    for path in _stored_paths(model, name, seed):
-        loaded, reason = _load(path, model, name, seed)
-        if loaded is not None:
-            return loaded
-        unusable.append(f"{path} cannot be used ({reason})")
-    if unusable:
-        print(f"The saved model {'; '.join(unusable)}: training it again.")
-    seed_everything(seed)
-    model = builder()  # built again after seeding, so that its initial weights are repeatable
-    (x_train, y_train), _ = load_fashion_mnist()
-    (x_tr, y_tr), (x_val, y_val) = split_validation(prepare(x_train), y_train)
-    fit(model, recipe, x_tr, y_tr, x_val, y_val, verbose=verbose)
-    store_trained(model, name, seed)
-    return model
-
-
-def clean(folders=None) -> list[Path]:
-    """Empty the cache: delete the trained models and their records (and any temporaries) in
-    `models_dir()` and `user_models_dir()`, leaving subfolders (notebook 10's export/) alone.
-    Returns the paths deleted."""
-    removed = []
-    for folder in folders or (models_dir(), user_models_dir()):
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.is_file() and path.suffix in (".keras", ".json"):
-                    path.unlink()
-                    removed.append(path)
-    return removed
-
-
-def main(argv=None) -> int:
-    """`python -m helpers.models clean`: empty the cache of trained models."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv != ["clean"]:
-        print("usage: python -m helpers.models clean", file=sys.stderr)
-        return 2
-    folders = (models_dir(), user_models_dir())
-    removed = clean(folders)
-    print(f"deleted {len(removed)} files from {' and '.join(map(str, folders))}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -296,23 +296,29 @@ def _in_blocks(positions: tuple[int, ...], row_bytes: int, work: Callable) -> li
         return list(cores.map(work, blocks))  # raises the first error of any block
 
 
-def conv2d_loops(image, kernel) -> np.ndarray:
-    """The same as `conv2d(image, kernel)`, written with two loops: (H, W), (kh, kw) -> (H', W').
-
-    'valid' padding and stride 1, so H' = H - kh + 1 and W' = W - kw + 1.
-    """
+def _checked_2d(image, kernel) -> tuple[np.ndarray, np.ndarray]:
+    """`image` and `kernel` as arrays, after checking that both are 2-D and the kernel fits."""
     image, kernel = np.asarray(image), np.asarray(kernel)
     if image.ndim != 2:
         raise ValueError(f"image must be 2-D (H, W); got shape {image.shape}")
     _kernel_4d(kernel, image.shape)  # raises unless the kernel is 2-D and not empty
     _check_fits(kernel.shape, image.shape, image.shape, "kernel")
+    return image, kernel
 
+
+def conv2d_loops(image, kernel) -> np.ndarray:
+    """Slide `kernel` over `image` (both 2-D): each output is a window times the kernel, summed.
+
+    `(H, W)`, `(kh, kw)` -> `(H - kh + 1, W - kw + 1)`: `conv2d(image, kernel)` written with two
+    loops ('valid' padding, stride 1). Notebook 02 builds it.
+    """
+    image, kernel = _checked_2d(image, kernel)
     kh, kw = kernel.shape
     out_h = image.shape[0] - kh + 1
     out_w = image.shape[1] - kw + 1
-    out = np.zeros((out_h, out_w), dtype=_float_dtype(image, kernel))
-    for i in range(out_h):
-        for j in range(out_w):
+    out = np.zeros((out_h, out_w), dtype=_float_dtype(image, kernel))  # float32 stays float32
+    for i in range(out_h):  # the window's top row
+        for j in range(out_w):  # the window's left column
             window = image[i : i + kh, j : j + kw]
             out[i, j] = np.sum(window * kernel)
     return out

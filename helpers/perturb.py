@@ -1,6 +1,6 @@
 """Small, exact changes to a batch of images, for measuring how robust a classifier is.
 
-Every function takes float images `(N, H, W, C)` in [0, 1] (what `helpers.models.prepare` gives)
+Every function takes float images `(N, H, W, C)` in [0, 1] (what `helpers.data.prepare` gives)
 and returns a new float32 array of the same shape; the input is never modified. Pixels that come
 in from outside the image are 0 (black), Fashion-MNIST's background.
 

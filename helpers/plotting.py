@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from helpers.data import FASHION_MNIST_CLASSES
+from helpers.metrics import confusion_matrix
 
 TITLE_SIZE = 15
 LABEL_SIZE = 12
@@ -195,26 +196,12 @@ def plot_history(history, *, title="Learning curves", same_scale_as=None):
     return fig
 
 
-def confusion_matrix(y_true, y_pred, n_classes=10) -> np.ndarray:
-    """Counts `(n_classes, n_classes)`: row = true class, column = predicted class."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(
-            f"y_true and y_pred must be 1-D class indices of the same length; got shapes "
-            f"{y_true.shape} and {y_pred.shape} (for probabilities, use .argmax(axis=1))"
-        )
-    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
-        if len(y) and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"{name} must hold class indices from 0 to {n_classes - 1}")
-    pairs = y_true.astype(int) * n_classes + y_pred.astype(int)
-    return np.bincount(pairs, minlength=n_classes**2).reshape(n_classes, n_classes)
-
-
 def plot_confusion_matrix(y_true, y_pred, *, class_names=FASHION_MNIST_CLASSES, normalize=True):
     """Which class is mistaken for which: rows are the true classes, columns the predictions.
 
-    y_true, y_pred: `(N,)` class indices. normalize: show each row as percentages (how the
-    images of one class were classified), else counts. Returns the Figure.
+    y_true, y_pred: `(N,)` class indices, counted by `metrics.confusion_matrix`. normalize: show
+    each row as percentages (how the images of one class were classified), else counts.
+    Returns the Figure.
     """
     counts = confusion_matrix(y_true, y_pred, len(class_names))
     totals = counts.sum(axis=1, keepdims=True)

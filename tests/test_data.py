@@ -469,3 +469,14 @@ def test_real_fashion_mnist():
     assert np.bincount(y_train).tolist() == [6000] * 10
     assert np.bincount(y_test).tolist() == [1000] * 10
     assert len(data.FASHION_MNIST_CLASSES) == 10
+
+
+def test_prepare_and_split():
+    x = np.arange(60 * 28 * 28, dtype=np.int64).reshape(60, 28, 28) % 256
+    prepared = data.prepare(x.astype(np.uint8))
+    assert prepared.shape == (60, 28, 28, 1)
+    assert prepared.dtype == np.float32
+    assert prepared.min() == 0.0 and prepared.max() == 1.0
+    (x_tr, y_tr), (x_val, y_val) = data.split_validation(np.arange(60_000), np.arange(60_000))
+    assert len(x_tr) == 55_000 and len(x_val) == data.VALIDATION_SIZE == 5_000
+    np.testing.assert_array_equal(y_val, np.arange(55_000, 60_000))  # the last 5,000, in order

@@ -80,23 +80,6 @@ def test_max_pooling_result_is_6_5_8_7():
     np.testing.assert_array_equal(written_matrix(panel(fig, "output (2x2)")), [[6, 5], [8, 7]])
 
 
-def test_layer_shapes_describes_the_small_cnn():
-    keras = pytest.importorskip("keras")
-    layers = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            layers.Conv2D(8, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(16, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    assert diagrams.layer_shapes(model) == diagrams.SMALL_CNN_LAYERS
-
-
 def test_draw_architecture_writes_every_label_and_shape():
     fig = diagrams.draw_architecture([("input", (8, 8, 3)), ("dense", (5,))])
     written = {t.get_text().replace("\n", " ") for t in fig.axes[0].texts}

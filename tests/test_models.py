@@ -1,89 +1,20 @@
-"""helpers.models: the real models are built, not trained; the cache is tested on a tiny model."""
+"""helpers.models: the real models are built, not trained; their recipes compiled and fitted."""
 
-import errno
-import hashlib
-import json
 import math
-import os
-import re
 import warnings
-from pathlib import Path
-from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
-from tensorflow.python.framework import config as tf_config
 
-from helpers import models
+from helpers import model_cache, models
 from helpers.perturb import shift
 
-TINY_RECIPE = {"epochs": 1, "batch_size": 16}
+# The real models: shapes and names; their recipes, compiled by whoever trains.
 
 
-def build_tiny(units: int = 4) -> keras.Model:
-    """A model of the real models' shape, small enough to train in well under a second."""
-    inputs = keras.Input(models.IMAGE_SHAPE, name="image")
-    x = keras.layers.AveragePooling2D(7, name="pool")(inputs)  # (4, 4, 1)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(units, activation="relu", name="dense")(x)
-    outputs = keras.layers.Dense(models.NUM_CLASSES, activation="softmax", name="probs")(x)
-    model = keras.Model(inputs, outputs, name="tiny")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-
-def fake_fashion_mnist():
-    """Random uint8 images and labels of Fashion-MNIST's types, 40 + 8 of them."""
-    rng = np.random.default_rng(0)
-    return (
-        (rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), rng.integers(0, 10, 40, np.uint8)),
-        (rng.integers(0, 256, (8, 28, 28), dtype=np.uint8), rng.integers(0, 10, 8, np.uint8)),
-    )
-
-
-@pytest.fixture(autouse=True)
-def _no_lasting_determinism():
-    """`trained_model` turns deterministic ops on: leave them as the other tests had them."""
-    was_on = tf_config.is_op_determinism_enabled()
-    yield
-    if not was_on:
-        tf_config.disable_op_determinism()  # the public API can only turn them on
-
-
-@pytest.fixture
-def tiny(monkeypatch, tmp_path):
-    """A registry of one tiny model, fake data, a models folder in tmp_path, and counted fits."""
-    monkeypatch.setenv("CNN_TUTORIAL_MODELS", str(tmp_path / "models"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))  # user_models_dir()
-    monkeypatch.setattr(models, "MODELS", {"tiny": (build_tiny, dict(TINY_RECIPE))})
-    monkeypatch.setattr(models, "VALIDATION_SIZE", 10)
-    monkeypatch.setattr(models, "load_fashion_mnist", fake_fashion_mnist)
-    calls = []
-    real_fit = models.fit
-
-    def counted_fit(model, recipe, x_tr, y_tr, x_val, y_val, **kwargs):
-        calls.append((len(x_tr), len(x_val)))
-        return real_fit(model, recipe, x_tr, y_tr, x_val, y_val, **kwargs)
-
-    monkeypatch.setattr(models, "fit", counted_fit)
-    return SimpleNamespace(fits=calls, folder=tmp_path / "models", tmp_path=tmp_path)
-
-
-def saved_files(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
-
-
-def with_record(*paths: Path) -> list[str]:
-    """The names a stored model leaves: its `.keras` file and its record, for each path."""
-    return sorted(n for p in paths for n in (p.name, p.with_suffix(".json").name))
-
-
-# The real models: shapes, names, compiled.
-
-
-def test_seed_model_is_the_tutorials():
-    model = models.build_seed_model()
+def test_baseline_is_the_tutorials_model():
+    model = models.build_baseline()
     assert model.input_shape == (None, 28, 28, 1)
     assert model.output_shape == (None, 10)
     assert [layer.name for layer in model.layers] == [
@@ -92,7 +23,10 @@ def test_seed_model_is_the_tutorials():
     assert model.get_layer("conv").kernel.shape == (3, 3, 1, 64)
     assert model.get_layer("dense").get_config()["activation"] == "linear"
     assert model.count_params() == 148_810
+    assert not model.compiled  # compiled by whoever trains it, from its recipe
+    models.compile_for(model, models.BASELINE_RECIPE)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)  # Adam's default, constant
 
 
 def test_cnn_shapes_names_and_schedule():
@@ -113,10 +47,45 @@ def test_cnn_shapes_names_and_schedule():
     # Warm-up from 0 to the peak in one epoch, then a cosine down to 0 at the end of the recipe.
     recipe = models.CNN_RECIPE
     steps = math.ceil(models.TRAIN_SIZE / recipe["batch_size"])
+    models.compile_for(model, recipe)  # as fit compiles it for the 55,000 training images
     lr = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
     assert float(lr(0)) == 0.0
     assert float(lr(steps)) == pytest.approx(recipe["learning_rate"])
     assert float(lr(recipe["epochs"] * steps)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fit_compiles_from_the_recipe_with_the_real_number_of_steps():
+    """A recipe of 3 epochs on 40 images in batches of 16: 3 steps an epoch, 9 in all."""
+    recipe = {"epochs": 3, "batch_size": 16, "learning_rate": 1e-2, "warmup_epochs": 1}
+    model = models.build_baseline()
+    x = np.random.default_rng(4).random((40, 28, 28, 1), np.float32)
+    y = np.arange(40) % 10
+    history = models.fit(model, recipe, x, y, x[:8], y[:8], verbose=0)
+    assert len(history.epoch) == 3 and int(model.optimizer.iterations) == 9
+    lr = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    assert float(lr(3)) == pytest.approx(1e-2)  # warmed up after the first epoch's 3 steps
+    assert float(lr(9)) == pytest.approx(0.0, abs=1e-9)  # and down to 0 at the last step
+    assert float(lr(6)) > 1e-3  # not at 0 before the end, as a schedule for more steps would be
+
+
+def test_fit_refuses_a_model_trained_before():
+    """fit trains from the start, as the recipe says: a trained model would train on."""
+    recipe = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3}
+    model = models.build_baseline()
+    x = np.random.default_rng(5).random((16, 28, 28, 1), np.float32)
+    y = np.arange(16) % 10
+    models.fit(model, recipe, x, y, x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"trained already.*build_baseline\(\) again"):
+        models.fit(model, recipe, x, y, x, y, verbose=0)
+
+
+def test_compile_settings_compare_what_training_depends_on():
+    a = models.compile_for(models.build_cnn(), models.CNN_RECIPE)
+    b = models.compile_for(models.build_cnn(), models.CNN_RECIPE)  # its optimizer is "adam_1"
+    assert models.compile_settings(a) == models.compile_settings(b)
+    c = models.compile_for(models.build_cnn(), {**models.CNN_RECIPE, "epochs": 20})
+    assert models.compile_settings(c) != models.compile_settings(a)
+    assert models.compile_settings(models.build_cnn()) == {}  # not compiled
 
 
 def test_dense_is_the_size_of_the_cnn_without_convolutions():
@@ -124,8 +93,7 @@ def test_dense_is_the_size_of_the_cnn_without_convolutions():
     assert model.output_shape == (None, 10)
     assert not any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
     assert model.count_params() == 407_050  # build_cnn: 421,930
-    trained_alike = models.build_cnn().optimizer.get_config()
-    assert {**model.optimizer.get_config(), "name": ""} == {**trained_alike, "name": ""}
+    assert models.MODELS["dense"][1] is models.MODELS["cnn"][1]  # trained alike
 
 
 def test_augmented_cnn_is_the_cnn_with_augmentation_that_acts_only_in_training():
@@ -193,7 +161,7 @@ def test_vgg_is_the_cnn_with_a_second_convolution_in_each_block():
     # Trained as build_cnn, over 11 epochs: the cosine reaches 0 at the end of the 11th.
     assert models.VGG_RECIPE == {**models.CNN_RECIPE, "epochs": 11}
     steps = math.ceil(models.TRAIN_SIZE / models.VGG_RECIPE["batch_size"])
-    lr = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
+    lr = models.learning_rate(models.VGG_RECIPE, steps)
     assert float(lr(steps)) == pytest.approx(models.VGG_RECIPE["learning_rate"])
     assert float(lr(10 * steps)) > 1e-5
     assert float(lr(11 * steps)) == pytest.approx(0.0, abs=1e-9)
@@ -216,18 +184,9 @@ def test_vgg_leaves_the_global_policy_alone_when_the_precision_is_wrong():
     assert keras.config.dtype_policy().name == "float32"
 
 
-def test_a_mixed_precision_model_keeps_its_precision_in_its_file(tmp_path):
-    model = models.build_vgg("mixed_bfloat16")
-    path = models.save_model(model, tmp_path / "vgg.keras")
-    reloaded = keras.models.load_model(path, compile=False)  # untrained: no optimizer state
-    assert models._same_architecture(reloaded, model)
-    assert reloaded.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
-    assert reloaded.get_layer("probs").dtype_policy.name == "float32"
-
-
 @pytest.mark.slow
 def test_in_float32_copies_the_weights_into_float32_layers():
-    mixed = models.build_vgg("mixed_bfloat16")
+    mixed = models.compile_for(models.build_vgg("mixed_bfloat16"), models.VGG_RECIPE)
     x = np.random.default_rng(3).random((8, 28, 28, 1), np.float32)
     mixed.fit(x, np.arange(8) % 10, epochs=1, verbose=0)  # weights other than the initial ones
     copy = models.in_float32(mixed)
@@ -286,7 +245,7 @@ def test_ensemble_averages_its_members_and_saves_without_their_optimizers(tmp_pa
     np.testing.assert_allclose(ensemble.predict(x, verbose=0), expected, atol=1e-6)
     assert ensemble.count_params() == sum(m.count_params() for m in members)  # shared
 
-    models.save_model(ensemble, tmp_path / "ensemble.keras")
+    model_cache.save_model(ensemble, tmp_path / "ensemble.keras")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "Skipping variable loading for optimizer"
         reloaded = keras.models.load_model(tmp_path / "ensemble.keras")
@@ -308,7 +267,7 @@ def test_test_time_augmentation_averages_over_shifted_copies_and_exports(tmp_pat
         np.testing.assert_allclose(augmented.predict(x, verbose=0), expected, atol=1e-6)
         assert augmented.count_params() == model.count_params()  # shared, not copied
 
-    models.save_model(augmented, tmp_path / "augmented.keras")
+    model_cache.save_model(augmented, tmp_path / "augmented.keras")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "Skipping variable loading for optimizer"
         reloaded = keras.models.load_model(tmp_path / "augmented.keras")
@@ -319,321 +278,3 @@ def test_test_time_augmentation_averages_over_shifted_copies_and_exports(tmp_pat
 def test_test_time_augmentation_refuses_impossible_shifts(shifts):
     with pytest.raises(ValueError, match=r"whole pixels, each smaller than the image \(28 x 28\)"):
         models.build_test_time_augmentation(models.build_cnn(), shifts)
-
-
-def test_export_dir_is_made_in_the_models_folder(tiny):
-    assert models.export_dir() == tiny.folder / "export"
-    assert (tiny.folder / "export").is_dir()
-
-
-def test_export_dir_falls_back_to_the_users_cache(tiny, run_unprivileged):
-    tiny.folder.mkdir()
-    tiny.folder.chmod(0o555)
-    child = run_unprivileged("from helpers import models; print(models.export_dir())")
-    assert child.returncode == 0, child.stderr
-    assert child.stdout.strip() == str(models.user_models_dir() / "export")
-    assert not (tiny.folder / "export").exists()
-
-
-def test_export_dir_says_what_to_do_when_nothing_can_be_written(tiny, run_unprivileged):
-    for folder in (tiny.folder, tiny.tmp_path / "user-cache"):
-        folder.mkdir()
-        folder.chmod(0o555)
-    child = run_unprivileged("from helpers import models; models.export_dir()")
-    assert child.returncode != 0
-    assert "set CNN_TUTORIAL_MODELS to a folder you can write to" in child.stderr
-
-
-@pytest.mark.parametrize("name", sorted(models.MODELS))
-def test_fingerprint_is_stable_and_distinct(name):
-    builder, recipe = models.MODELS[name]
-    first = models.fingerprint(builder(), recipe)
-    assert first == models.fingerprint(builder(), recipe)  # layer names are fixed, not counted
-    assert first != models.fingerprint(builder(), {**recipe, "epochs": recipe["epochs"] + 1})
-
-
-def test_prepare_and_split():
-    x = np.arange(60 * 28 * 28, dtype=np.int64).reshape(60, 28, 28) % 256
-    prepared = models.prepare(x.astype(np.uint8))
-    assert prepared.shape == (60, 28, 28, 1)
-    assert prepared.dtype == np.float32
-    assert prepared.min() == 0.0 and prepared.max() == 1.0
-    (x_tr, y_tr), (x_val, y_val) = models.split_validation(np.arange(60_000), np.arange(60_000))
-    assert len(x_tr) == models.TRAIN_SIZE == 55_000 and len(x_val) == models.VALIDATION_SIZE
-    np.testing.assert_array_equal(y_val, np.arange(55_000, 60_000))  # the last 5,000, in order
-
-
-# The cache, on the tiny model.
-
-
-def test_models_dir(monkeypatch, tmp_path):
-    monkeypatch.delenv("CNN_TUTORIAL_MODELS", raising=False)
-    assert models.models_dir() == Path(models.__file__).resolve().parent.parent / "data" / "models"
-    monkeypatch.setenv("CNN_TUTORIAL_MODELS", str(tmp_path / "elsewhere"))
-    assert models.models_dir() == tmp_path / "elsewhere"
-
-
-@pytest.mark.slow
-def test_trains_saves_then_loads(tiny):
-    model = models.trained_model("tiny")
-    assert tiny.fits == [(30, 10)]  # trained once, on the split
-    path = models.model_path("tiny")
-    assert path.parent == tiny.folder and path.name.startswith("tiny-")
-    assert saved_files(tiny.folder) == with_record(path)  # no temporary file left behind
-
-    again = models.trained_model("tiny")
-    assert tiny.fits == [(30, 10)]  # loaded, not trained again
-    for a, b in zip(model.get_weights(), again.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.slow
-def test_training_is_repeatable(tiny):
-    first = models.trained_model("tiny").get_weights()
-    models.model_path("tiny").unlink()
-    second = models.trained_model("tiny").get_weights()
-    assert len(tiny.fits) == 2
-    for a, b in zip(first, second, strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.slow
-def test_another_seed_is_another_model_in_its_own_file(tiny):
-    first = models.trained_model("tiny")
-    other = models.trained_model("tiny", seed=1)
-    assert len(tiny.fits) == 2
-    assert models.model_path("tiny", seed=1) != models.model_path("tiny")
-    assert saved_files(tiny.folder) == with_record(
-        models.model_path("tiny"), models.model_path("tiny", seed=1)
-    )
-    assert not np.array_equal(first.get_weights()[-2], other.get_weights()[-2])
-    models.trained_model("tiny", seed=1)
-    assert len(tiny.fits) == 2  # loaded, not trained again
-
-
-def garbage(path: Path) -> None:
-    path.write_bytes(b"this is not a zip file" * 10)
-
-
-def truncated(path: Path) -> None:
-    blob = path.read_bytes()
-    path.write_bytes(blob[: len(blob) // 2])
-
-
-def other_architecture(path: Path) -> None:
-    models.save_model(build_tiny(units=5), path)
-
-
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Skipping variable loading:UserWarning")
-@pytest.mark.parametrize("damage", [garbage, truncated, other_architecture])
-def test_damaged_file_is_trained_again(tiny, capsys, damage):
-    models.trained_model("tiny")
-    path = models.model_path("tiny")
-    damage(path)
-    capsys.readouterr()
-
-    model = models.trained_model("tiny")
-    assert len(tiny.fits) == 2
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1 and str(path) in out and "training it again" in out
-    assert "changed since, or is damaged" in out
-    assert saved_files(tiny.folder) == with_record(path)
-    reloaded = keras.models.load_model(path, safe_mode=True)  # overwritten with a good one
-    for a, b in zip(model.get_weights(), reloaded.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.slow
-def test_changed_recipe_trains_again(tiny, monkeypatch):
-    models.trained_model("tiny")
-    old = models.model_path("tiny")
-    monkeypatch.setitem(models.MODELS, "tiny", (build_tiny, {**TINY_RECIPE, "epochs": 2}))
-    new = models.model_path("tiny")
-    assert new != old
-
-    models.trained_model("tiny")
-    assert len(tiny.fits) == 2
-    assert saved_files(tiny.folder) == with_record(old, new)
-
-    monkeypatch.setitem(models.MODELS, "tiny", (lambda: build_tiny(units=6), TINY_RECIPE))
-    assert models.model_path("tiny") not in (old, new)  # so does a changed architecture
-
-
-@pytest.mark.slow
-def test_an_untrained_model_put_in_the_cache_is_trained_not_trusted(tiny, capsys):
-    path = models.save_model(build_tiny(), models.model_path("tiny"))
-    untrained = keras.models.load_model(path).get_weights()
-    model = models.trained_model("tiny")
-    assert len(tiny.fits) == 1
-    out = capsys.readouterr().out
-    assert str(path) in out and "no record of a finished training run" in out
-    assert not np.array_equal(model.get_weights()[-2], untrained[-2])
-
-
-@pytest.mark.slow
-def test_a_model_swapped_in_after_training_is_trained_again(tiny, capsys):
-    models.trained_model("tiny")
-    path = models.model_path("tiny")
-    other = build_tiny(units=4)
-    other.get_layer("dense").activation = keras.activations.tanh  # same shapes, another model
-    models.save_model(other, path)
-    capsys.readouterr()
-    models.trained_model("tiny")
-    assert len(tiny.fits) == 2
-    assert "it changed since, or is damaged" in capsys.readouterr().out
-
-
-def trained_tiny(epochs: int = TINY_RECIPE["epochs"], fits: int = 1) -> keras.Model:
-    """build_tiny, trained `fits` times for `epochs` epochs on the fake data."""
-    (x, y), _ = fake_fashion_mnist()
-    model = build_tiny()
-    for _ in range(fits):
-        models.fit(model, {**TINY_RECIPE, "epochs": epochs}, models.prepare(x), y,
-                   models.prepare(x[:8]), y[:8], verbose=0)  # fmt: skip
-    return model
-
-
-@pytest.mark.slow
-def test_store_trained_writes_the_record_of_a_finished_run(tiny):
-    model = trained_tiny()
-    path = models.store_trained(model, "tiny")
-    assert path == models.model_path("tiny")
-    record = json.loads(path.with_suffix(".json").read_text())
-    assert record["name"] == "tiny" and record["seed"] == models.SEED
-    assert record["recipe"] == TINY_RECIPE and record["epochs_completed"] == 1
-    assert record["history"] == model.history.history
-    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert models.training_record("tiny") == record
-    models.trained_model("tiny")
-    assert len(tiny.fits) == 1  # trained_tiny's own fit only: the stored model was trusted
-
-
-def test_training_record_needs_a_trusted_stored_model(tiny):
-    with pytest.raises(FileNotFoundError, match="call trained_model"):
-        models.training_record("tiny")
-    models.save_model(build_tiny(), models.model_path("tiny"))  # no record: not trusted
-    with pytest.raises(FileNotFoundError):
-        models.training_record("tiny")
-
-
-@pytest.mark.parametrize(
-    "make, says",
-    [
-        (build_tiny, "has not been trained"),
-        (lambda: trained_tiny(epochs=2), "did not run as its recipe says"),  # other epochs
-        (lambda: trained_tiny(fits=2), "did not run as its recipe says"),  # trained twice
-        (lambda: build_tiny(units=5), "is not build_tiny()'s"),
-    ],
-)
-@pytest.mark.slow
-def test_store_trained_refuses_what_is_not_a_finished_run(tiny, make, says):
-    with pytest.raises(ValueError, match=re.escape(says)):
-        models.store_trained(make(), "tiny")
-    assert not tiny.folder.exists()
-
-
-@pytest.mark.slow
-def test_a_damaged_file_with_its_record_says_damaged(tiny, capsys):
-    models.trained_model("tiny")
-    path = models.model_path("tiny")
-    truncated(path)
-    record = json.loads(path.with_suffix(".json").read_text())
-    record["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    path.with_suffix(".json").write_text(json.dumps(record))
-    capsys.readouterr()
-    models.trained_model("tiny")
-    out = capsys.readouterr().out
-    assert "it is damaged: Keras cannot read it" in out and "File not found" not in out
-
-
-TRAIN_TINY_IN_CHILD = """
-import sys
-sys.path.insert(0, "tests")
-from test_models import TINY_RECIPE, build_tiny, fake_fashion_mnist
-from helpers import models
-from helpers.perturb import shift
-models.MODELS = {"tiny": (build_tiny, dict(TINY_RECIPE))}
-models.VALIDATION_SIZE = 10
-models.load_fashion_mnist = fake_fashion_mnist
-print(models.trained_model("tiny").name)
-"""
-
-
-@pytest.mark.slow
-def test_a_read_only_models_folder_keeps_the_run_in_the_users_cache(tiny, run_unprivileged):
-    tiny.folder.mkdir()
-    tiny.folder.chmod(0o555)
-    child = run_unprivileged(TRAIN_TINY_IN_CHILD)
-    assert child.returncode == 0, child.stderr
-    user_folder = models.user_models_dir()
-    assert user_folder == tiny.tmp_path / "user-cache" / "cnn-tutorial" / "models"
-    said, returned = child.stdout.splitlines()
-    assert said == (
-        f"{tiny.folder} cannot be written (Permission denied), so the trained model is kept in "
-        f"{user_folder}, where later notebooks find it."
-    )
-    assert returned == "tiny"
-    assert saved_files(tiny.folder) == []
-    assert saved_files(user_folder) == with_record(models.model_path("tiny"))
-    models.trained_model("tiny")
-    assert tiny.fits == []  # found in the user's cache: not trained again
-
-
-@pytest.mark.slow
-def test_a_record_that_cannot_be_written_leaves_no_model_file(tiny, capsys, monkeypatch):
-    write_text = Path.write_text
-
-    def full_disk_in_models_dir(self, *args, **kwargs):
-        if self.parent == tiny.folder:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return write_text(self, *args, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Path, "write_text", full_disk_in_models_dir)
-        models.trained_model("tiny")
-    user_folder = models.user_models_dir()
-    assert capsys.readouterr().out == (
-        f"{tiny.folder} cannot be written (No space left on device), so the trained model is "
-        f"kept in {user_folder}, where later notebooks find it.\n"
-    )
-    assert saved_files(tiny.folder) == []  # the model file went with its failed record
-    models.trained_model("tiny")
-    assert len(tiny.fits) == 1  # found in the user's cache, not trained again
-    assert capsys.readouterr().out == ""  # and nothing said about a half-stored copy
-
-
-@pytest.mark.slow
-def test_clean_empties_the_cache_but_leaves_exports(tiny, capsys):
-    models.trained_model("tiny")
-    models.trained_model("tiny", seed=1)
-    (tiny.folder / "export").mkdir()
-    (tiny.folder / "export" / "fashion_cnn.keras").write_bytes(b"an exported model")
-    user_folder = models.user_models_dir()
-    user_folder.mkdir(parents=True)
-    (user_folder / "tiny-0123456789ab.keras").write_bytes(b"kept there once")
-    assert models.main(["clean"]) == 0
-    assert capsys.readouterr().out.startswith("deleted 5 files from")
-    assert saved_files(tiny.folder) == ["export"] and saved_files(user_folder) == []
-    assert models.main(["clean"]) == 0
-    assert capsys.readouterr().out.startswith("deleted 0 files")
-
-
-def test_save_model_is_atomic(tmp_path, monkeypatch):
-    path = tmp_path / "deep" / "m.keras"
-    models.save_model(build_tiny(), path)
-    assert saved_files(path.parent) == ["m.keras"]
-    umask = os.umask(0o022)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as readable as any new file
-    before = path.read_bytes()
-
-    def failing_save(self, filepath, *args, **kwargs):
-        Path(filepath).write_bytes(b"half a file")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(keras.Model, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        models.save_model(build_tiny(), path)
-    assert saved_files(path.parent) == ["m.keras"]  # the temporary file is gone
-    assert path.read_bytes() == before  # and the old file untouched

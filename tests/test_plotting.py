@@ -10,7 +10,6 @@ from matplotlib.figure import Figure
 from helpers.data import FASHION_MNIST_CLASSES
 from helpers.plotting import (
     DIVERGING_CMAP,
-    confusion_matrix,
     plot_confusion_matrix,
     plot_feature_maps,
     plot_history,
@@ -125,11 +124,6 @@ def test_plot_history_wants_what_fit_returns(history):
         plot_history(history)
 
 
-def test_confusion_matrix_counts_true_rows_and_predicted_columns():
-    counts = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], n_classes=3)
-    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
-
-
 def test_plot_confusion_matrix_shows_percentages_per_true_class():
     y_true = np.repeat(np.arange(10), 4)
     y_pred = y_true.copy()
@@ -143,13 +137,9 @@ def test_plot_confusion_matrix_shows_percentages_per_true_class():
     assert "3" in {t.get_text() for t in counts.texts}
 
 
-@pytest.mark.parametrize(
-    ("y_true", "y_pred", "phrase"),
-    [([0, 1], [0], "same length"), ([[0, 1]], [[0, 1]], "1-D"), ([0, 10], [0, 1], "0 to 9")],
-)
-def test_plot_confusion_matrix_rejects_bad_labels(y_true, y_pred, phrase):
-    with pytest.raises(ValueError, match=phrase):
-        plot_confusion_matrix(y_true, y_pred)
+def test_plot_confusion_matrix_passes_on_what_is_wrong_with_the_labels():
+    with pytest.raises(ValueError, match="0 to 9"):  # helpers.metrics says it
+        plot_confusion_matrix([0, 10], [0, 1])
 
 
 @pytest.mark.parametrize("shape", [(3, 3, 1, 12), (5, 5, 12)])

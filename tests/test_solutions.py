@@ -18,14 +18,6 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 CHECK_CALL = re.compile(r"^\s*(check_\w+)\(", re.MULTILINE)
-# What a solution uses from its notebook's state, made without training: notebook 07's learning
-# rate schedule, as it rebuilds it from the trained model's optimizer (the same settings).
-NOTEBOOK_STATE = {
-    "07_keras_cnn_fashion_mnist.ipynb": (
-        "schedule = keras.optimizers.schedules.deserialize("
-        'models.build_cnn().optimizer.get_config()["learning_rate"])'
-    ),
-}
 
 
 def code_cells(notebook: dict) -> list[str]:
@@ -54,7 +46,6 @@ def namespace(path: Path, notebook: dict) -> dict:
                 # solution that calls it fails, with the same NameError.
                 with contextlib.suppress(NameError):
                     exec(code, names)
-    exec(NOTEBOOK_STATE.get(path.name, ""), names)
     return names
 
 

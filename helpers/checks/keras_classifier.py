@@ -262,11 +262,6 @@ def _model_problem(model, min_conv_layers: int) -> str:
             "❌ Your model's ten outputs are not probabilities (they don't sum to 1 for each "
             "image): give the last layer activation='softmax'"
         )
-    if not getattr(model, "compiled", False):
-        return (
-            "❌ Your model is not compiled: end your function with model.compile(...), as "
-            "build_cnn does, so that it can be trained"
-        )
     return (
         f"✅ Well done: your model takes 28x28x1 images, gives 10 probabilities per image and "
         f"has {convs} Conv2D layers ({model.count_params():,} parameters)."
@@ -276,8 +271,9 @@ def _model_problem(model, min_conv_layers: int) -> str:
 def check_model_shapes(model, min_conv_layers: int = 3) -> None:
     """Check a Fashion-MNIST classifier without training it.
 
-    model: a compiled keras.Model that takes (N, 28, 28, 1) images, gives (N, 10) probabilities
-    and has at least `min_conv_layers` Conv2D layers (nested models count too).
+    model: a keras.Model (compiled or not: `models.fit` compiles it) that takes (N, 28, 28, 1)
+    images, gives (N, 10) probabilities and has at least `min_conv_layers` Conv2D layers (nested
+    models count too).
     """
     sentence = _model_problem(model, min_conv_layers)
     print(sentence if sentence.endswith(".") else f"{sentence}.")

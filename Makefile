@@ -19,7 +19,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 CHECK_PYTHON = -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v in "$(PYTHON_VERSIONS)".split() else f"Python {v} ({sys.executable}) has no wheel of the pinned TensorFlow (constraints.txt). Install Python $(PYTHON_VERSIONS_TEXT), then run: make clean; make PYTHON=python3.12 (the one you installed)")'
 
-.PHONY: lab test check notebooks run images student setup data upgrade clean clean-models
+.PHONY: lab test check notebooks run images student site setup data upgrade clean clean-models
 
 $(VENV)/.installed: pyproject.toml constraints.txt jupyterlab-overrides.json
 	@$(PYTHON) $(CHECK_PYTHON)
@@ -59,6 +59,10 @@ run: data  ## execute every notebook headless and print the seconds each takes
 
 images: setup  ## redraw the figures in images/
 	$(BIN)/python -m helpers.diagrams
+
+site: setup  ## build the website of the notebooks, from their stored outputs, into build/site
+	$(BIN)/sphinx-build -q -W --keep-going -d build/site-doctrees -c site . build/site
+	@echo "Open build/site/index.html, or run: $(BIN)/python -m http.server -d build/site"
 
 student:  ## write the student edition (no solutions) into build/student, ready to hand out
 	$(PYTHON) tools/student_edition.py build/student

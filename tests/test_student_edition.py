@@ -44,7 +44,8 @@ def test_the_notebooks_lose_their_solutions_and_nothing_else(edition):
 
 
 def test_everything_else_is_copied_unchanged(edition):
-    for name in ["README.md", "Makefile", "pyproject.toml", "constraints.txt", "data/README.md"]:
+    copied = ["README.md", "Makefile", "pyproject.toml", "constraints.txt", "data/README.md"]
+    for name in [*copied, "site/conf.py"]:
         assert (edition / name).read_bytes() == (REPOSITORY / name).read_bytes(), name
     for path in (REPOSITORY / "helpers").rglob("*.py"):
         assert (edition / path.relative_to(REPOSITORY)).read_bytes() == path.read_bytes()

@@ -2,8 +2,9 @@
 
     python tools/student_edition.py [FOLDER]        (make student; FOLDER: build/student)
 
-The copy holds what a class needs: the notebooks, `helpers/`, `images/`, the README and the
-set-up files, so `make` works in it as it does here. In each notebook the exercises' solutions,
+The copy holds what a class needs: the notebooks, `helpers/`, `images/`, `site/` (so that
+`make site` builds the website of the edition, without solutions), the README and the set-up
+files, so `make` works in it as it does here. In each notebook the exercises' solutions,
 the `<details><summary>Solutions</summary> ... </details>` block of a markdown cell, are left
 out; everything else, the stored outputs included, is the same. The edition is written beside
 FOLDER and then takes its place, so a failure never leaves half an edition; an existing FOLDER
@@ -20,7 +21,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDER = REPOSITORY / "build" / "student"
 # What the copy holds, relative to the repository: folders, then files.
-FOLDERS = ["notebooks", "helpers", "images"]
+FOLDERS = ["notebooks", "helpers", "images", "site"]
 FILES = [
     "README.md",
     "LICENSE",

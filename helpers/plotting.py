@@ -84,7 +84,7 @@ def show_images(
     return fig
 
 
-def show_as_jpeg(fig, quality=70, dpi=72):
+def show_as_jpeg(fig, quality=50, dpi=72):
     """Show `fig` in the notebook as a JPEG and close it, instead of `plt.show()`.
 
     For figures of photos (and noise), where a lossless PNG is several times larger and makes the

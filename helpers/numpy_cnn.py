@@ -31,6 +31,16 @@ _BLAS = ThreadpoolController()  # sets how many threads NumPy's matrix product m
 _BLAS_LOCK = threading.Lock()  # held by the one conv2d call whose blocks are running
 
 
+@functools.cache
+def _cores() -> ThreadPoolExecutor:
+    """A thread per core, started once: starting them at every call would cost more than a
+    convolution of a few small images."""
+    return ThreadPoolExecutor(os.cpu_count())
+
+
+os.register_at_fork(after_in_child=_cores.cache_clear)  # a forked child has none of the threads
+
+
 def _constant(rows: list[list[int]]) -> np.ndarray:
     """A read-only int array, so that no notebook changes a shared example by accident."""
     array = np.array(rows)
@@ -288,12 +298,8 @@ def _in_blocks(positions: tuple[int, ...], row_bytes: int, work: Callable) -> li
     blocks = _blocks(positions, max(1, _BLOCK_BYTES // row_bytes))
     if len(blocks) == 1:
         return [work(blocks[0])]
-    with (
-        _BLAS_LOCK,
-        _BLAS.limit(limits=1, user_api="blas"),
-        ThreadPoolExecutor(os.cpu_count()) as cores,
-    ):
-        return list(cores.map(work, blocks))  # raises the first error of any block
+    with _BLAS_LOCK, _BLAS.limit(limits=1, user_api="blas"):
+        return list(_cores().map(work, blocks))  # raises the first error of any block
 
 
 def _checked_2d(image, kernel) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,9 @@
 
 import itertools
 import os
+import signal
 import threading
+import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -248,6 +250,39 @@ def test_conv2d_from_several_threads_gives_numpy_back_its_threads():
     for outputs, want in zip(results, expected, strict=True):
         for got in outputs:
             np.testing.assert_array_equal(got, want)
+
+
+def test_conv2d_starts_its_threads_once(monkeypatch):
+    monkeypatch.setattr(cnn, "_BLOCK_BYTES", 6 * 6 * 18 * 4)  # one image (float32): 4 blocks
+    x, kernel = np.ones((4, 8, 8, 2), dtype=np.float32), np.ones((3, 3, 2, 1), dtype=np.float32)
+    cnn.conv2d(x, kernel)
+    threads = threading.active_count()
+    for _ in range(5):
+        np.testing.assert_array_equal(cnn.conv2d(x, kernel), 18)
+    assert threading.active_count() == threads
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on Linux and macOS only")
+def test_conv2d_works_in_a_forked_child(monkeypatch):
+    """A child forked after a convolution has none of its parent's threads: it starts its own."""
+    monkeypatch.setattr(cnn, "_BLOCK_BYTES", 6 * 6 * 18 * 4)
+    x, kernel = np.ones((4, 8, 8, 2), dtype=np.float32), np.ones((3, 3, 2, 1), dtype=np.float32)
+    cnn.conv2d(x, kernel)
+    child = os.fork()
+    if child == 0:  # the child: exit 0 if it convolves right, 1 otherwise, and nothing else
+        try:
+            os._exit(0 if (cnn.conv2d(x, kernel) == 18).all() else 1)
+        finally:
+            os._exit(1)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:  # still running: waiting for threads that the fork did not copy
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        pytest.fail("conv2d hung in a forked child")
+    status = done[1]
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,8 @@ def _cores() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count())
 
 
-os.register_at_fork(after_in_child=_cores.cache_clear)  # a forked child has none of the threads
+if hasattr(os, "register_at_fork"):  # Linux and macOS: a forked child has none of the threads
+    os.register_at_fork(after_in_child=_cores.cache_clear)
 
 
 def _constant(rows: list[list[int]]) -> np.ndarray:

@@ -5,7 +5,7 @@ python benchmarks/run_notebooks.py --inplace    # also store the new outputs (`m
 python benchmarks/run_notebooks.py notebooks/03_padding_and_stride.ipynb   # just some
 
 With --inplace, each PNG figure is stored with a palette of its 256 most used colours (Pillow's
-`quantize`): a third of the size or less, and the same to the eye, since matplotlib draws text,
+`quantize`): about two fifths of the size, and the same to the eye, since matplotlib draws text,
 lines and colour maps with few colours. Figures of photos are JPEGs already
 (`helpers.plotting.show_as_jpeg`) and are left alone.
 """

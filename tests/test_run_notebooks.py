@@ -5,14 +5,11 @@ import importlib.util
 import io
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import pytest
 from PIL import Image
-
-matplotlib.use("Agg")
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPOSITORY / "notebooks").glob("[0-9][0-9]_*.ipynb"))
